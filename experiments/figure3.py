@@ -1,0 +1,117 @@
+"""Figure 3: sensitivity of HR@10 to T, lambda_a and lambda_t on Cloth-Sport, per user group.
+
+Each sweep of ``configs/figure3.yaml`` varies one setting with the others fixed as in the
+paper; a point shared by two sweeps (e.g. T = 20 and lambda_a = 0.005) is trained once.
+Writes ``figure3.png`` (rows: T, lambda_a, lambda_t; columns: Cloth, Sport; one line per
+user group, error bars = std over seeds), and ``figure3.md`` with the same numbers. The paper
+prints no numbers for this figure, only the grids and its stated optima
+(:data:`experiments.paper_numbers.FIGURE3_STATED_BEST`).
+
+Run: ``imvae reproduce figure3 [--quick] [--seeds N] [--out DIR]`` or ``python -m experiments.figure3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiments import common, paper_numbers as paper, spec
+from experiments.runner import cell
+
+NAME = "figure3"
+GROUPS = (("tailed", "tailed"), ("cold_start", "cold-start"), ("all", "all"))
+PROTOCOL = "valid-selected"
+
+
+def sweep_points(sweeps: dict[str, Any]) -> list[tuple[str, Any, str, tuple[tuple[str, Any], ...]]]:
+    """``(sweep, value, method name, overrides)`` for every point; identical configs share a name."""
+    points, seen = [], {}
+    for sweep, entry in sweeps.items():
+        for value in entry["values"]:
+            overrides = {**entry.get("fixed", {}), **{k: value for k in entry["keys"]}}
+            key = tuple(sorted(overrides.items()))
+            name = seen.setdefault(key, f"{sweep}={value}")
+            points.append((sweep, value, name, tuple(sorted(overrides.items()))))
+    return points
+
+
+def experiment(quick: bool = False, seeds: int | None = None) -> spec.Experiment:
+    """The figure's spec with one method per distinct sweep point."""
+    base = spec.load(NAME, quick=quick, seeds=seeds)
+    sweeps = dict(base.extra)["sweeps"]
+    methods, names = [], set()
+    for _, _, name, overrides in sweep_points(sweeps):
+        if name not in names:
+            names.add(name)
+            methods.append(spec.Method(name, name, None, None, (*base.methods[0].overrides, *overrides)))
+    return dataclasses.replace(base, methods=tuple(methods))
+
+
+def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sweep_points(sweeps)
+    fig, axes = plt.subplots(len(sweeps), 2, figsize=(10, 3.2 * len(sweeps)), squeeze=False)
+    for row, sweep in enumerate(sweeps):
+        mine = [(v, n) for s, v, n, _ in points if s == sweep]
+        for col, (domain, label) in enumerate((("x", "Cloth"), ("y", "Sport"))):
+            ax = axes[row][col]
+            for group, group_label in GROUPS:
+                xs, ys, es = [], [], []
+                for value, name in mine:
+                    c = cell(summary, dataset, name, PROTOCOL, domain, group, "hr@10")
+                    if c and c.get("mean") is not None:
+                        xs.append(value)
+                        ys.append(100 * c["mean"])
+                        es.append(100 * (c.get("std") or 0.0))
+                if xs:
+                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=group_label)
+            ax.set_title(f"{label}: {sweep} (paper best: {paper.FIGURE3_STATED_BEST.get(sweep, '?')})", fontsize=9)
+            ax.set_xlabel(sweep)
+            ax.set_ylabel("HR@10 (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(experiment_: spec.Experiment, summary: dict[str, Any], out_dir: Path) -> str:
+    sweeps = dict(experiment_.extra)["sweeps"]
+    dataset = experiment_.datasets[0].name
+    png = out_dir / "figure3.png"
+    plot(summary, sweeps, dataset, png)
+    lines = [f"![Figure 3]({png.name})", "", f"Protocol `{PROTOCOL}`; HR@10 in %, mean ± std over seeds.", ""]
+    header = ["sweep", "value"] + [f"{d} {g}" for d in ("Cloth", "Sport") for _, g in GROUPS]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
+    from experiments.tables import fmt
+
+    for sweep, value, name, _ in sweep_points(sweeps):
+        row = [sweep, str(value)]
+        row += [fmt(cell(summary, dataset, name, PROTOCOL, d, g, "hr@10")) for d in ("x", "y") for g, _ in GROUPS]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(quick: bool = False, seeds: int | None = None, **kwargs: Any) -> Path:
+    return common.reproduce(NAME, render, quick=quick, seeds=seeds, experiment=experiment(quick, seeds), **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.figure3")
+    common.add_arguments(parser)
+    args = parser.parse_args(argv)
+    path = reproduce(args.quick, args.seeds, out=args.out, force=args.force, data_root=args.data_root)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

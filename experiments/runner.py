@@ -1,0 +1,172 @@
+"""The shared runner: an experiment spec -> runs -> raw per-run JSON -> mean ± std over seeds.
+
+``run(experiment, out_dir)`` prepares each dataset once, runs the PSG once per (dataset, PSG
+settings), trains every (method, seed) through :mod:`experiments.engine` (model-free scorers
+are evaluated once: they have no seed), and writes under ``out_dir``:
+
+* ``runs/<dataset>__<method>__seed<i>.json``: one record per run (overrides, protocols,
+  wall time); an existing record is reused unless ``force`` (so a long run can resume);
+* ``summary.json``: per dataset, method and protocol, the seed summary of
+  :func:`imvae_jax.eval.report.seed_summary` (``{'mean', 'std', 'values'}`` per cell, std
+  with ddof 0 as the authors' ``np.std``);
+* the Markdown tables, written by each table module from ``summary.json``.
+
+Protocols: ``valid-selected`` (our default: checkpoint chosen on validation NDCG@10),
+``authors-max`` (each metric's maximum over epochs ON TEST, the authors' reporting; always
+labelled), ``model-free`` (scorers without training, shown in both tables).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from experiments import engine
+from experiments.spec import Experiment, Run
+
+DEFAULT_ROOT = Path("runs/experiments")
+PROTOCOLS = ("valid-selected", "authors-max")
+
+
+def out_dir_for(experiment: Experiment, root: Path = DEFAULT_ROOT) -> Path:
+    return root / (experiment.name + ("-quick" if experiment.quick else ""))
+
+
+def _progress(total: int, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, unit="run", leave=False)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def execute(
+    experiment: Experiment,
+    out_dir: Path,
+    cache_dir: Path = DEFAULT_ROOT / "cache",
+    data_root: Path = engine.DATA_ROOT,
+    force: bool = False,
+    runs: list[Run] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run (or reuse) every run of ``experiment``; write raw records and ``summary.json``; return the summary."""
+    runs = experiment.runs() if runs is None else runs
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    prepared: dict[tuple, Path] = {}
+    pseudo: dict[tuple, Path] = {}
+    records: list[dict[str, Any]] = []
+    bar = _progress(len(runs), experiment.name)
+    started = time.perf_counter()
+    for run in runs:
+        path = out_dir / "runs" / f"{run.run_id}.json"
+        if path.is_file() and not force:
+            records.append(json.loads(path.read_text()))
+        else:
+            data_key = (run.dataset, tuple(sorted(run.data_overrides().items())))
+            if data_key not in prepared:
+                prepared[data_key] = engine.prepare(
+                    run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows
+                )
+            dataset = prepared[data_key]
+            if run.method.scorer:
+                max_len = int(run.data_overrides().get("data.max_len", 20))
+                record = engine.score(dataset, run.method.scorer, max_len=max_len)
+            else:
+                psg_key = (data_key, tuple(sorted(run.psg_overrides().items())))
+                if psg_key not in pseudo:
+                    pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
+                overrides = {**run.data_overrides(), **run.engine_overrides()}
+                record = engine.train(pseudo[psg_key], overrides, out_dir / "train" / run.run_id)
+            record.update(
+                run_id=run.run_id,
+                experiment=run.experiment,
+                dataset=run.dataset.name,
+                method=run.method.name,
+                label=run.method.label,
+                seed=run.seed,
+                overrides=dict(run.overrides),
+                quick=experiment.quick,
+                dataset_folder=str(dataset),
+            )
+            path.write_text(json.dumps(record, indent=1, default=str))
+            records.append(record)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    summary = summarize(experiment, records)
+    summary["wall_s"] = time.perf_counter() - started
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    log(f"{experiment.name}: {len(records)} runs in {summary['wall_s']:.1f} s -> {out_dir}")
+    return summary
+
+
+def summarize(experiment: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"cells": {dataset: {method: {protocol: seed summary}}}, ...}`` from run records."""
+    from imvae_jax.eval.report import seed_summary
+
+    grouped: dict[tuple[str, str, str], list[dict]] = {}
+    for record in records:
+        for protocol, result in record["protocols"].items():
+            grouped.setdefault((record["dataset"], record["method"], protocol), []).append(result)
+    cells: dict[str, Any] = {}
+    for (dataset, method, protocol), results in grouped.items():
+        cells.setdefault(dataset, {}).setdefault(method, {})[protocol] = seed_summary(results)
+    return {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "quick": experiment.quick,
+        "seeds": experiment.seeds,
+        "datasets": [d.name for d in experiment.datasets],
+        "methods": [dataclasses.asdict(m) for m in experiment.methods],
+        "cells": cells,
+        "hardware": hardware(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "run_wall_s": {r["run_id"]: r.get("wall_s") for r in records},
+    }
+
+
+def hardware() -> dict[str, Any]:
+    import os
+
+    info: dict[str, Any] = {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    try:
+        import jax
+
+        info["jax"] = jax.__version__
+        info["devices"] = [str(d) for d in jax.devices()]
+    except Exception as e:  # pragma: no cover - reporting only
+        info["jax"] = f"unavailable: {e}"
+    return info
+
+
+def cell(summary: dict[str, Any], dataset: str, method: str, protocol: str, domain: str, group: str, metric: str) -> dict | None:
+    """One seed-summary cell (``{'mean', 'std', 'values'}``) or None when absent.
+
+    Model-free methods answer every protocol with their ``model-free`` result.
+    """
+    by_protocol = summary["cells"].get(dataset, {}).get(method, {})
+    result = by_protocol.get(protocol) or by_protocol.get("model-free")
+    if not result:
+        return None
+    entry = result.get(domain, {}).get(group)
+    if not entry:
+        return None
+    value = entry.get(metric)
+    return value if isinstance(value, dict) else None
+
+
+def group_size(summary: dict[str, Any], dataset: str, domain: str, group: str) -> str:
+    """The row count of a test group (from any method of the dataset)."""
+    for by_protocol in summary["cells"].get(dataset, {}).values():
+        for result in by_protocol.values():
+            entry = result.get(domain, {}).get(group)
+            if entry is not None:
+                n = entry.get("n")
+                return "/".join(map(str, n)) if isinstance(n, list) else str(n)
+    return "-"

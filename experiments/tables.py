@@ -1,0 +1,190 @@
+"""Markdown comparison tables: our mean ± std over seeds beside the paper's numbers.
+
+One table per (dataset, protocol, user set). Rows: (domain, group, metric) for NDCG@10 and
+HR@10; columns: our methods, then the paper's columns chosen by the table module. Values in
+%. ``authors-max`` tables carry the warning banner of :mod:`imvae_jax.eval.report`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from experiments import paper_numbers as paper
+from experiments.runner import cell, group_size
+
+METRICS = ("ndcg@10", "hr@10")
+METRIC_LABELS = {"ndcg@10": "NDCG@10", "hr@10": "HR@10"}
+# (our group key, label, the paper's group it is compared with)
+ALL_USERS_GROUPS: tuple[tuple[str, str, str | None], ...] = (
+    ("tailed", "tailed", "tailed"),
+    ("cold_start", "cold-start (both kinds)", "cold_start"),
+    ("cold_start_other", "cold-start: other domain", None),
+    ("no_history", "cold-start: no history", None),
+    ("all", "all", "all"),
+)
+CLEAN_GROUPS: tuple[tuple[str, str, str | None], ...] = (
+    ("tailed_not_in_train", "tailed", "tailed"),
+    ("cold_start_not_in_train", "cold-start (both kinds)", "cold_start"),
+    ("cold_start_other_not_in_train", "cold-start: other domain", None),
+    ("no_history_not_in_train", "cold-start: no history", None),
+    ("target_not_in_train", "all", "all"),
+)
+PROTOCOL_NOTES = {
+    "valid-selected": "Protocol `valid-selected`: checkpoint chosen on validation NDCG@10, test evaluated once.",
+    "authors-max": (
+        "**WARNING - AUTHORS-MAX protocol: every metric is its own maximum over epochs ON THE TEST "
+        "split (the authors' reporting; optimistic, not comparable with validation-selected results).**"
+    ),
+}
+
+# a paper column: (header, function (paper domain, paper group, metric) -> text or None)
+PaperColumn = tuple[str, Callable[[str, str, str], str | None]]
+
+
+def fmt(value: dict | None, digits: int = 2) -> str:
+    """A seed-summary cell in %: 'mean ± std' ('mean' for one seed, '-' when absent)."""
+    if not value or value.get("mean") is None:
+        return "-"
+    mean, std = value["mean"], value.get("std")
+    values = [v for v in value.get("values", []) if v is not None]
+    text = f"{100 * mean:.{digits}f}"
+    if std is not None and len(values) > 1:
+        text += f" ± {100 * std:.{digits}f}"
+    return text
+
+
+def fmt_paper(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        mean, std = value
+        return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+    return f"{value:.2f}"
+
+
+def table2_paper_column(method: str, printed: bool = False) -> PaperColumn:
+    def get(domain: str, group: str, metric: str) -> str | None:
+        try:
+            return fmt_paper(paper.table2_cell(domain, group, metric, method, printed=printed))
+        except KeyError:
+            return None
+
+    return (f"paper {method}", get)
+
+
+def best_baseline_column() -> PaperColumn:
+    def get(domain: str, group: str, metric: str) -> str | None:
+        try:
+            name, value = paper.best_baseline(domain, group, metric)
+        except KeyError:
+            return None
+        return f"{fmt_paper(value)} ({name})"
+
+    return ("paper best baseline", get)
+
+
+def comparison_table(
+    summary: dict[str, Any],
+    dataset: str,
+    protocol: str,
+    methods: Sequence[tuple[str, str]],  # (method key, column label)
+    groups: Sequence[tuple[str, str, str | None]] = ALL_USERS_GROUPS,
+    paper_columns: Sequence[PaperColumn] = (),
+    title: str | None = None,
+    domains: tuple[str, str] | None = None,
+) -> str:
+    """One Markdown table: rows (domain, group, metric), columns ours then the paper's."""
+    names = domains or paper.paper_domains(dataset) or ("X", "Y")
+    on_paper = paper.paper_domains(dataset) is not None
+    lines = [f"#### {title}", ""] if title else []
+    lines += [PROTOCOL_NOTES.get(protocol, f"Protocol `{protocol}`."), ""]
+    header = ["domain", "users", "n", "metric"] + [label for _, label in methods]
+    header += [h for h, _ in paper_columns] if on_paper else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|")
+    for d, domain in enumerate(("x", "y")):
+        for group, label, paper_group in groups:
+            n = group_size(summary, dataset, domain, group)
+            if n in ("-", "0"):
+                continue
+            for metric in METRICS:
+                row = [names[d], label, n, METRIC_LABELS[metric]]
+                row += [fmt(cell(summary, dataset, m, protocol, domain, group, metric)) for m, _ in methods]
+                if on_paper:
+                    for _, get in paper_columns:
+                        row.append((get(names[d], paper_group, metric) if paper_group else None) or "-")
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def finite_cells(summary: dict[str, Any]) -> list[float]:
+    """Every mean in the summary (for tests: all must be finite)."""
+    out = []
+    for by_method in summary["cells"].values():
+        for by_protocol in by_method.values():
+            for result in by_protocol.values():
+                for groups in result.values():
+                    for entry in groups.values():
+                        for metric, value in entry.items():
+                            if metric != "n" and isinstance(value, dict) and value.get("mean") is not None:
+                                out.append(value["mean"])
+    return out
+
+
+def all_finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def header(summary: dict[str, Any], command: str) -> str:
+    """The provenance block of a results file: command, hardware, date, wall time."""
+    hw = summary.get("hardware", {})
+    return (
+        f"- command: `{command}`\n"
+        f"- quick mode: {summary.get('quick')}; seeds: {summary.get('seeds')}\n"
+        f"- hardware: {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}\n"
+        f"- date: {summary.get('date')}; wall time: {summary.get('wall_s', 0):.1f} s\n"
+    )
+
+
+def levels_table(
+    summary: dict[str, Any],
+    levels: Sequence[tuple[str, int]],  # (dataset key, level in %)
+    methods: Sequence[tuple[str, str]],  # (method key, short label)
+    protocol: str,
+    paper_table: dict[str, Any] | None,
+    groups: Sequence[tuple[str, str, str | None]] = ALL_USERS_GROUPS,
+    level_label: str = "level",
+    title: str | None = None,
+) -> str:
+    """Rows (domain, group, metric); per level, our methods then the paper's SA-VAE and IM-VAE."""
+    names = ("Cloth", "Sport")
+    lines = [f"#### {title}", ""] if title else []
+    lines += [PROTOCOL_NOTES.get(protocol, f"Protocol `{protocol}`."), ""]
+    header = ["domain", "users", "metric"]
+    for dataset, level in levels:
+        header += [f"{level_label}={level}% {label}" for _, label in methods]
+        if paper_table is not None:
+            header += [f"{level_label}={level}% paper {m}" for m in paper.LEVEL_METHODS]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
+    for d, domain in enumerate(("x", "y")):
+        for group, label, paper_group in groups:
+            sizes = [group_size(summary, dataset, domain, group) for dataset, _ in levels]
+            if all(n in ("-", "0") for n in sizes):
+                continue
+            for metric in METRICS:
+                row = [names[d], f"{label} (n {'/'.join(sizes)})", METRIC_LABELS[metric]]
+                for dataset, level in levels:
+                    row += [fmt(cell(summary, dataset, m, protocol, domain, group, metric)) for m, _ in methods]
+                    if paper_table is not None:
+                        for m in paper.LEVEL_METHODS:
+                            value = (
+                                paper_table[names[d]][paper_group][metric].get((level, m))
+                                if paper_group and level in paper.LEVELS
+                                else None
+                            )
+                            row.append(fmt_paper(value))
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
