@@ -32,7 +32,11 @@ RANKS = np.array([0, 3, 15, 1, 0, 30])
 
 def test_group_masks_hand_built():
     masks = group_masks(COLUMNS)
-    assert list(masks) == ["all", "tailed", "cold_start", "cold_start_other", "no_history", "target_in_train", "target_not_in_train"]
+    assert list(masks)[:7] == ["all", "tailed", "cold_start", "cold_start_other", "no_history", "target_in_train", "target_not_in_train"]
+    # every tailed / cold-start group again without the leaky rows
+    np.testing.assert_array_equal(masks["cold_start_other_not_in_train"], [0, 1, 0, 0, 0, 1])
+    np.testing.assert_array_equal(masks["no_history_not_in_train"], [0, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(masks["tailed_not_in_train"], masks["tailed"] & masks["target_not_in_train"])
     np.testing.assert_array_equal(masks["cold_start_other"], [0, 1, 0, 0, 0, 1])
     np.testing.assert_array_equal(masks["no_history"], [0, 0, 1, 0, 0, 0])
     np.testing.assert_array_equal(masks["target_not_in_train"], [0, 1, 1, 1, 0, 1])

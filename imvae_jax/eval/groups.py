@@ -11,6 +11,7 @@ Groups (``data/README.md`` caveats 2 and 4; the authors' "cold-start" mixes two 
 ``no_history``              ``cold_start_kind == 2``: no history in either domain
 ``target_in_train``         the target also sits in the user's training row (optional column)
 ``target_not_in_train``     the complement; both only when the column is present
+``<group>_not_in_train``    tailed / cold-start groups without the target-in-train rows
 ==========================  ==================================================================
 """
 
@@ -32,6 +33,9 @@ GROUPS: tuple[str, ...] = (
     "target_in_train",
     "target_not_in_train",
 )
+# groups that are also reported without the rows whose target sits in the user's training row
+LEAK_FREE_GROUPS: tuple[str, ...] = ("tailed", "cold_start", "cold_start_other", "no_history")
+GROUPS = GROUPS + tuple(f"{g}_not_in_train" for g in LEAK_FREE_GROUPS)
 GROUP_LABELS: dict[str, str] = {
     "all": "all",
     "tailed": "tailed",
@@ -40,6 +44,7 @@ GROUP_LABELS: dict[str, str] = {
     "no_history": "no history",
     "target_in_train": "target in train row",
     "target_not_in_train": "target not in train row",
+    **{f"{g}_not_in_train": f"{g.replace('_', ' ')}, target not in train row" for g in LEAK_FREE_GROUPS},
 }
 
 
@@ -83,6 +88,8 @@ def group_masks(columns: Mapping[str, object]) -> dict[str, np.ndarray]:
         leak = _column(columns, "target_in_train", rows).astype(bool)
         masks["target_in_train"] = leak
         masks["target_not_in_train"] = ~leak
+        for group in LEAK_FREE_GROUPS:  # every group again without the leaky rows
+            masks[f"{group}_not_in_train"] = masks[group] & ~leak
     return masks
 
 
