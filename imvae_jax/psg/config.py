@@ -18,8 +18,14 @@ class PSGConfig:
     batch_size: int = 2048
     epochs: int = 1000
     valid_fraction: float = 0.2
-    eval_every: int = 10
+    eval_every: int = 10  # epochs between Recall@20/NDCG@20 evaluations on the held-out 20%
     patience: int = 5  # evaluations without improvement of Recall@20 before stopping
     top_k: int = 20  # T'
-    user_chunk: int = 1024
+    user_chunk: int = 1024  # users scored at once in recall and evaluation (memory bound)
     seed: int = 2020
+    # graph edges: every row's histories (all splits) plus, with "histories+train_targets", the
+    # train rows' targets; valid/test targets are never edges
+    graph: Literal["histories+train_targets", "histories"] = "histories+train_targets"
+    # also remove the row's own target from its pseudo lists (the authors' recall did; it uses the
+    # label of valid/test rows, so it leaks; off by default)
+    exclude_target: bool = False

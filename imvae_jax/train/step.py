@@ -1,0 +1,176 @@
+"""The compiled steps and their data parallelism: one code path from 1 to N devices (any hosts).
+
+* :class:`Parallel`: an Auto-axis ``Mesh(devices, ('data',))``; batches go on ``P('data')``
+  (leading axis split over devices), the state on ``P()`` (replicated); ``jit`` inserts the
+  gradient all-reduce. A batch whose size is not a multiple of the device count is padded with
+  ``mask = 0`` rows (never dropped; the objective averages over real rows only). On several
+  hosts every process builds the same global batch (the batcher is deterministic in (seed,
+  epoch)) and hands only the rows of its own devices to
+  ``jax.make_array_from_process_local_data``.
+* :func:`make_train_step`: ``jax.jit`` (not ``nnx.jit``) of a pure ``(state, batch) -> (state,
+  metrics)`` over split NNX state, state donated. Randomness: ``fold_in(state.key, step)``, drawn
+  on global shapes, so 1 and 8 devices draw the same numbers.
+* :func:`make_eval_step`: eval mode (``key=None``), the target and its stored negatives scored in
+  one pass, ranks computed in the same program; optionally full-catalogue ranks (history
+  masked). Outputs are replicated so every host can read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from imvae_jax.train.state import TrainState
+
+Batch = Mapping[str, Any]
+Objective = Callable[[Any, Batch], tuple[jax.Array, dict[str, jax.Array]]]
+
+
+def pad_batch(batch: Batch, size: int) -> dict[str, np.ndarray]:
+    """Pad every ``[B, ...]`` array to ``[size, ...]`` with padding rows (ids/flags 0, ``row`` -1,
+    ``mask`` 0), the batcher's own convention."""
+    current = len(batch["mask"])
+    if current == size:
+        return dict(batch)
+    if current > size:
+        raise ValueError(f"batch of {current} rows does not fit {size}")
+    out = {}
+    for name, value in batch.items():
+        value = np.asarray(value)
+        fill = -1 if name == "row" else 0
+        extra = np.full((size - current, *value.shape[1:]), fill, value.dtype)
+        out[name] = np.concatenate([value, extra], axis=0)
+    return out
+
+
+class Parallel:
+    """The device mesh and the placement of batches and state (see the module docstring)."""
+
+    def __init__(self, devices: list[jax.Device] | None = None):
+        devices = list(jax.devices() if devices is None else devices)
+        self.mesh = Mesh(np.asarray(devices), ("data",))  # AxisType.Auto
+        self.batch_sharding = NamedSharding(self.mesh, P("data"))
+        self.replicated = NamedSharding(self.mesh, P())
+        self.n_devices = len(devices)
+        self.n_processes = len({d.process_index for d in devices})
+
+    def padded_size(self, batch_size: int) -> int:
+        """The global batch size rounded up to a multiple of the device count."""
+        return -(-batch_size // self.n_devices) * self.n_devices
+
+    def local_rows(self, global_rows: int) -> slice:
+        """The rows of a ``[global_rows, ...]`` batch held by this process's devices."""
+        index = self.batch_sharding.addressable_devices_indices_map((global_rows,))
+        starts = sorted(s[0].start or 0 for s in index.values())
+        stops = sorted(global_rows if s[0].stop is None else s[0].stop for s in index.values())
+        start, stop = starts[0], stops[-1]
+        if stop - start != sum(b - a for a, b in zip(starts, stops)):
+            raise RuntimeError("this process's devices do not hold a contiguous block of the batch")
+        return slice(start, stop)
+
+    def put_batch(self, batch: Batch) -> dict[str, jax.Array]:
+        """A global batch (the same on every process) -> arrays sharded on ``P('data')``."""
+        batch = pad_batch(batch, self.padded_size(len(batch["mask"])))
+        rows = len(batch["mask"])
+        if self.n_processes == 1:
+            return jax.device_put(dict(batch), self.batch_sharding)
+        local = self.local_rows(rows)
+        return {
+            name: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v)[local], v.shape)
+            for name, v in batch.items()
+        }
+
+    def put_replicated(self, tree: Any) -> Any:
+        """Host (or single-device) arrays -> replicated global arrays, identical on every process."""
+        if self.n_processes == 1:
+            return jax.device_put(tree, self.replicated)
+
+        def put(x: Any) -> jax.Array:
+            x = np.asarray(x)
+            return jax.make_array_from_process_local_data(self.replicated, x, x.shape)
+
+        return jax.tree.map(put, tree)
+
+    def abstract(self, tree: Any) -> Any:
+        """``ShapeDtypeStruct`` leaves with the replicated sharding (restore targets)."""
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated), tree)
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef,
+    objective: Objective,
+    tx: optax.GradientTransformation,
+    parallel: Parallel,
+    trace_guard: Callable[[Callable], Callable] | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+    """The jitted, state-donating ``(state, batch) -> (state, metrics)``.
+
+    metrics (replicated scalars): ``loss``, every objective term by name, ``grad_norm``,
+    ``rows`` (real rows in the batch). A non-finite loss is not masked here; the loop stops.
+    ``trace_guard`` wraps the Python step before jit (tests: ``chex.assert_max_traces(n=1)``).
+    """
+
+    def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+
+        def loss_fn(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+            model = nnx.merge(graphdef, params, state.rest)
+            return objective(model(batch, key), batch)
+
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "rows": jnp.sum(batch["mask"])}
+        new_state = TrainState(step=state.step + 1, params=params, rest=state.rest, opt_state=opt_state, key=state.key)
+        return new_state, metrics
+
+    if trace_guard is not None:
+        train_step = trace_guard(train_step)
+    return jax.jit(train_step, donate_argnames=("state",), out_shardings=parallel.replicated)
+
+
+def make_eval_step(
+    graphdef: nnx.GraphDef,
+    parallel: Parallel,
+    *,
+    n_items: tuple[int, int],
+    tie_mode: str = "pessimistic",
+    full_ranking: bool = False,
+    chunk_size: int = 4096,
+) -> Callable[[Any, Any, Batch], dict[str, jax.Array]]:
+    """The jitted ``(params, rest, batch) -> per-row outputs`` (replicated ``[B]`` int32):
+
+    ``ranks``: target rank among ``batch['candidates']`` (ties against the target, or the
+    authors' group ties when ``tie_mode='authors'``); ``ranks_all`` (authors' tie mode only: their
+    all-users ties); ``full_ranks`` (``full_ranking``): rank among every item of the target domain,
+    ``batch['history']`` ``[B, H]`` masked.
+    """
+    from imvae_jax.eval.metrics import full_catalogue_ranks, protocol_ranks
+
+    def eval_step(params: Any, rest: Any, batch: Batch) -> dict[str, jax.Array]:
+        model = nnx.merge(graphdef, params, rest)
+        out = model(batch, None)
+        ranks, ranks_all = protocol_ranks(out.scores, tie_mode)
+        result = {"ranks": ranks}
+        if ranks_all is not None:
+            result["ranks_all"] = ranks_all
+        if full_ranking:
+            domain = batch["target_domain"]
+            target = batch["candidates"][:, 0]
+            history = batch["history"]
+            full = []
+            for d, (h, n) in enumerate(((out.h_x, n_items[0]), (out.h_y, n_items[1]))):
+                scores = model.score_items(h, jnp.arange(n + 1, dtype=jnp.int32), "xy"[d])  # [B, n+1]
+                safe_target = jnp.where(domain == d, target, 1)
+                full.append(full_catalogue_ranks(scores, safe_target, history, chunk_size=chunk_size))
+            result["full_ranks"] = jnp.where(domain == 0, full[0], full[1])
+        return result
+
+    return jax.jit(eval_step, out_shardings=parallel.replicated)
