@@ -18,7 +18,7 @@ tailed             bool                  target-domain length (history + target)
                                          tail threshold
 target_in_train    bool, optional        valid/test: the same user has a training row whose same-domain
                                          list (history or target) holds this row's target
-pseudo_x, pseudo_y list<int32>, optional recalled items, descending score, never history nor target
+pseudo_x, pseudo_y list<int32>, optional recalled items, descending score, never in the history
 negatives          list<int32>, optional valid/test: fixed seeded negatives of the target domain,
                                          excluding history and target (same length on every row)
 =================  ====================  ============================================================
@@ -359,7 +359,8 @@ def validate(split: Split, path: str | os.PathLike | None = None) -> None:
         if hit.any():
             r = int(value_rows[_first(hit)])
             raise DatasetError(f"{where(path, r, f'seq_{dom}')}: the history holds the target {target[r]}")
-    # pseudo-sequences: in range, never history nor target
+    # pseudo-sequences: in range, never in the history. The target MAY be recalled: a recall
+    # model does not know the target, and excluding it (as the authors' files do) leaks the label.
     for d, dom in enumerate(DOMAINS):
         name = f"pseudo_{dom}"
         if name not in table.column_names:
@@ -373,11 +374,10 @@ def validate(split: Split, path: str | os.PathLike | None = None) -> None:
         hist_off, hist_val = lists[d]
         hist_rows = np.repeat(rows, np.diff(hist_off))
         bad = _member_of_rows(value_rows, values, hist_rows, hist_val, n_items[d] + 1)
-        bad |= (domain[value_rows] == d) & (values == target[value_rows])
         if bad.any():
             i = _first(bad)
             raise DatasetError(
-                f"{where(path, int(value_rows[i]), name)}: recalled item {values[i]} is in the history or the target"
+                f"{where(path, int(value_rows[i]), name)}: recalled item {values[i]} is in the history"
             )
     if "negatives" in table.column_names:
         _validate_negatives(split, path, lists, domain, target, n_target, rows)

@@ -310,7 +310,7 @@ def run(
     for r in history:  # replay the early-stopping counter of a resumed run
         since_best = 0 if r["select"] > best else since_best + 1
         best = max(best, r["select"])
-    train_rows = sum(r["train_rows"] for r in history)
+    train_rows = sum(r["timed_rows"] for r in history)
     train_seconds = sum(r["train_seconds"] for r in history)
     try:
         for epoch in range(start_epoch, cfg.train.epochs + 1):
@@ -337,7 +337,8 @@ def run(
                 "epoch": epoch,
                 "step": int(jax.device_get(state.step)),
                 "train": stats.means,
-                "train_rows": stats.timed_rows,
+                "train_rows": stats.rows,
+                "timed_rows": stats.timed_rows,  # rows of the timed steps (compilation left out)
                 "train_seconds": stats.seconds,
                 "train_samples_per_s": stats.timed_rows / max(stats.seconds, 1e-9),
                 "select": select,
@@ -360,8 +361,9 @@ def run(
                 f"{select:.4f} (best {best:.4f}), {stats.timed_rows / max(stats.seconds, 1e-9):,.0f} samples/s"
             )
     except NonFiniteLoss as e:
-        checkpoints.close()
+        checkpoints.wait()
         last = checkpoints.latest_epoch()
+        checkpoints.close()
         kept = f"the last good checkpoint is epoch {last} in {run_dir / 'checkpoints'}" if last else "no checkpoint was written"
         raise NonFiniteLoss(f"{e}; training stopped, {kept}") from None
     checkpoints.wait()
