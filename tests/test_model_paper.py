@@ -138,14 +138,17 @@ def test_output_shapes_and_jit(name):
     model = build_model(cfg, n_items_x=NX, n_items_y=NY, seed=1, **kwargs)
     batch = make_batch()
     batch_size = batch["seq_x"].shape[0]
-    for graph in (True, False):  # graph and tree mode: a plain jax.jit over split state
+    # graph and tree mode: a plain jax.jit over split state (each compile costs seconds, so
+    # the full grid only for the two main variants)
+    main = name in ("paper", "authors")
+    for graph in (True, False) if main else (True,):
         graphdef, state = nnx.split(model, graph=graph)
 
         @jax.jit
         def forward(state, batch, key):
             return nnx.merge(graphdef, state)(batch, key)
 
-        for key in (None, jax.random.key(3)):
+        for key in (None, jax.random.key(3)) if main else (jax.random.key(3),):
             out = forward(state, batch, key)
             chex.assert_shape(out.scores, (batch_size, K))
             chex.assert_shape([out.h_x, out.h_y], (batch_size, D))

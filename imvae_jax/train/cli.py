@@ -4,7 +4,7 @@
   ``[--coordinator HOST:PORT --num-processes N --process-id I]``
 * ``imvae evaluate RUN_DIR|CHECKPOINT [--split test|valid] [--which best|latest|--epoch N]``
 * ``imvae run``: the quick start. Builds the default synthetic dataset, adds pseudo-sequences
-  (the PSG; random recall if the PSG package is absent), trains a small IM-VAE for a few epochs,
+  (the PSG, LightGCN), trains a small IM-VAE for a few epochs,
   evaluates the selected checkpoint on test and prints the table with popularity for reference.
 """
 
@@ -26,6 +26,7 @@ QUICK_OVERRIDES = (
     "train.batch_size=256",
     "train.learning_rate=0.002",
     "eval.full_ranking=true",
+    "psg.epochs=100",
 )
 
 
@@ -194,26 +195,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- imvae run
-def add_pseudo(dataset: Path, out: Path, cfg: Any, log=print) -> Path:
-    """``dataset`` with ``pseudo_x/pseudo_y`` from the PSG package, or random recall without it."""
-    import importlib
-
-    for name, attr in (("imvae_jax.psg.api", "add_pseudo"), ("imvae_jax.psg.pipeline", "add_pseudo")):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and name.startswith(e.name):
-                continue
-            raise
-        if hasattr(module, attr):
-            getattr(module, attr)(dataset, out, cfg.psg)
-            return out
-    log("note: imvae_jax.psg has no add_pseudo API yet: using random pseudo-sequences")
-    from imvae_jax.train.pseudo import random_pseudo_dataset
-
-    return random_pseudo_dataset(dataset, out, cfg.data.pseudo_len, seed=cfg.psg.seed)
-
-
 def popularity_reference(splits: dict, cfg: Any) -> dict[str, Any]:
     """Popularity (training counts) on the test split, same candidates and groups."""
     import numpy as np
@@ -255,8 +236,10 @@ def run_quick(args: argparse.Namespace) -> int:
     cfg = _resolve(args, (*QUICK_OVERRIDES, *extra))
     print(f"[1/4] synthetic dataset ({cfg.data.synthetic_users} users) -> {out / 'dataset'}")
     dataset = write_dataset(build_synthetic(cfg.data), out / "dataset")
-    print("[2/4] pseudo-sequences (PSG)")
-    pseudo = add_pseudo(dataset, out / "dataset_pseudo", cfg)
+    print(f"[2/4] pseudo-sequences (PSG: {cfg.psg.mode}, {cfg.psg.epochs} epochs)")
+    from imvae_jax.psg.pipeline import add_pseudo
+
+    pseudo = Path(add_pseudo(dataset, out / "dataset_pseudo", cfg.psg)["out"])
     from imvae_jax.config import apply_overrides
 
     cfg = apply_overrides(cfg, [f"data.dataset={pseudo}"])

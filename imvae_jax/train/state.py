@@ -11,6 +11,7 @@ step's key as ``fold_in(key, step)``, so randomness is a function of (seed, step
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -33,17 +34,23 @@ class TrainState(NamedTuple):
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     """Adam (betas 0.9/0.999, eps 1e-8, as the authors'); AdamW when ``weight_decay > 0``;
-    global-norm clipping first when ``grad_clip_norm > 0``."""
+    global-norm clipping first when ``grad_clip_norm > 0``. The same settings return the same
+    object (so a memoised compiled step is reused)."""
     if cfg.learning_rate <= 0:
         raise ValueError(f"train.learning_rate must be > 0, got {cfg.learning_rate}")
     if cfg.weight_decay < 0 or cfg.grad_clip_norm < 0:
         raise ValueError("train.weight_decay and train.grad_clip_norm must be >= 0")
-    if cfg.weight_decay > 0:
-        tx = optax.adamw(cfg.learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=cfg.weight_decay)
+    return _optimizer(float(cfg.learning_rate), float(cfg.weight_decay), float(cfg.grad_clip_norm))
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(learning_rate: float, weight_decay: float, grad_clip_norm: float) -> optax.GradientTransformation:
+    if weight_decay > 0:
+        tx = optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
     else:
-        tx = optax.adam(cfg.learning_rate, b1=0.9, b2=0.999, eps=1e-8)
-    if cfg.grad_clip_norm > 0:
-        tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+        tx = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
+    if grad_clip_norm > 0:
+        tx = optax.chain(optax.clip_by_global_norm(grad_clip_norm), tx)
     return tx
 
 

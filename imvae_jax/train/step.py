@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -115,8 +116,14 @@ def make_train_step(
     metrics (replicated scalars): ``loss``, every objective term by name, ``grad_norm``,
     ``rows`` (real rows in the batch). A non-finite loss is not masked here; the loop stops.
     ``trace_guard`` wraps the Python step before jit (tests: ``chex.assert_max_traces(n=1)``).
+    Memoised on its (hashable) arguments, so equal models/objectives/optimisers on the same
+    mesh reuse one compiled program within a process.
     """
+    return _train_step(graphdef, objective, tx, parallel.replicated, trace_guard)
 
+
+@functools.lru_cache(maxsize=8)
+def _train_step(graphdef, objective, tx, replicated, trace_guard):
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
 
@@ -133,7 +140,7 @@ def make_train_step(
 
     if trace_guard is not None:
         train_step = trace_guard(train_step)
-    return jax.jit(train_step, donate_argnames=("state",), out_shardings=parallel.replicated)
+    return jax.jit(train_step, donate_argnames=("state",), out_shardings=replicated)
 
 
 def make_eval_step(
@@ -152,6 +159,11 @@ def make_eval_step(
     all-users ties); ``full_ranks`` (``full_ranking``): rank among every item of the target domain,
     ``batch['history']`` ``[B, H]`` masked.
     """
+    return _eval_step(graphdef, parallel.replicated, tuple(n_items), tie_mode, full_ranking, chunk_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _eval_step(graphdef, replicated, n_items, tie_mode, full_ranking, chunk_size):
     from imvae_jax.eval.metrics import full_catalogue_ranks, protocol_ranks
 
     def eval_step(params: Any, rest: Any, batch: Batch) -> dict[str, jax.Array]:
@@ -173,4 +185,4 @@ def make_eval_step(
             result["full_ranks"] = jnp.where(domain == 0, full[0], full[1])
         return result
 
-    return jax.jit(eval_step, out_shardings=parallel.replicated)
+    return jax.jit(eval_step, out_shardings=replicated)
