@@ -91,7 +91,7 @@ def test_closed_forms_match_the_model(name):
 def test_info_cli(capsys):
     from imvae_jax.cli import main
 
-    assert main(["info", "model.variant=authors", "--authors-n", "24507", "--json"]) == 0
+    assert main(["info", "--set", "model.variant=authors", "--authors-n", "24507", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["parameters"] == 7_637_319
     assert report["authors_code_train_flops_per_row"] == 177_884_928

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("overrides", nargs="*", help="config overrides a.b=c, e.g. model.variant=authors")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. model.variant=authors (repeatable)")
     parser.add_argument("--config", type=Path, help="YAML/JSON config file")
     parser.add_argument("--dataset", type=Path, help="prepared dataset folder (reads train.parquet metadata)")
     parser.add_argument("--items-x", type=int, help="items in domain X")
