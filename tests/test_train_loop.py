@@ -260,3 +260,34 @@ def test_two_processes_give_the_losses_of_one(reference, dataset, tmp_path):
         for name, value in a["train"].items():
             assert b["train"][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
         assert a["step"] == b["step"]
+
+
+def test_evaluate_cli_reproduces_the_final_test(reference, capsys):
+    from imvae_jax.cli import main
+
+    run_dir, results = reference
+    assert main(["evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["epoch"] == results["selected_epoch"]
+    assert record["results"] == results["protocols"]["valid-selected"]["results"]
+    assert record["full_catalogue"] == results["protocols"]["valid-selected"]["full_catalogue"]
+
+
+def test_distributed_spec_from_flags_and_env(monkeypatch):
+    from imvae_jax.train.distributed import resolve_spec
+
+    for name in ("IMVAE_COORDINATOR", "JAX_COORDINATOR_ADDRESS", "IMVAE_NUM_PROCESSES", "JAX_NUM_PROCESSES",
+                 "IMVAE_PROCESS_ID", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert not resolve_spec().enabled
+    monkeypatch.setenv("IMVAE_COORDINATOR", "host:1234")
+    monkeypatch.setenv("IMVAE_NUM_PROCESSES", "4")
+    monkeypatch.setenv("IMVAE_PROCESS_ID", "2")
+    spec = resolve_spec()
+    assert (spec.coordinator, spec.num_processes, spec.process_id) == ("host:1234", 4, 2)
+    assert resolve_spec(process_id=3).process_id == 3  # a flag wins over the environment
+    with pytest.raises(ValueError, match="outside"):
+        resolve_spec(process_id=4)
+    monkeypatch.setenv("IMVAE_NUM_PROCESSES", "x")
+    with pytest.raises(ValueError, match="IMVAE_NUM_PROCESSES"):
+        resolve_spec()

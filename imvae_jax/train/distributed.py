@@ -69,9 +69,3 @@ def initialize(spec: DistributedSpec) -> None:
         coordinator_address=spec.coordinator, num_processes=spec.num_processes, process_id=spec.process_id
     )
 
-
-def is_main_process() -> bool:
-    """Process 0 writes the run folder's text files; every process takes part in checkpoints."""
-    import jax
-
-    return jax.process_index() == 0
