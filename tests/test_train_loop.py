@@ -126,7 +126,7 @@ def test_same_seed_same_metrics_and_authors_max_is_labelled(reference, dataset, 
     assert "AUTHORS-MAX" in (tmp_path / "again" / "results.md").read_text()
 
 
-def _cli(*args: str, env_extra: dict | None = None) -> list[str]:
+def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "imvae_jax", "train", *args]
 
 
@@ -207,7 +207,6 @@ def test_train_epoch_names_the_nan_step():
 
     from imvae_jax.train.loop import NonFiniteLoss, train_epoch
     from imvae_jax.train.state import TrainState
-    from imvae_jax.train.step import Parallel
 
     class Fake:
         def put_batch(self, batch):
@@ -221,7 +220,6 @@ def test_train_epoch_names_the_nan_step():
 
     with pytest.raises(NonFiniteLoss, match=r"at step 10 \(epoch 2\)"):
         train_epoch(state, step, [{}] * 4, Fake(), epoch=2)
-    del Parallel
 
 
 def _free_port() -> int:

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from imvae_jax.train.checkpoint import Checkpoints, check_compatible
 from imvae_jax.train.evaluate import SplitEvaluator, epoch_metric
