@@ -18,31 +18,42 @@ is ``{domain: {group: {metric: value, "n": rows}}}`` (``imvae_jax.eval.groups.ag
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from experiments import derive
 from experiments.spec import DatasetSpec, digest
 
-DATA_ROOT = Path(os.environ.get("IMVAE_DATA", "/work/shared/data"))
+
+def _data_root() -> Path:
+    """``$IMVAE_SHARED_DATA`` (as the tests), ``$IMVAE_DATA``, else ``../shared/data`` beside the repository."""
+    for name in ("IMVAE_SHARED_DATA", "IMVAE_DATA"):
+        if os.environ.get(name):
+            return Path(os.environ[name])
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+DATA_ROOT = _data_root()
 KS = (10,)
-# groups restricted to the test rows whose target is NOT inside the user's training row
-CLEAN_SUFFIX = "_not_in_train"
-CLEANED_GROUPS = ("tailed", "cold_start", "cold_start_other", "no_history")
 
 
 class EngineError(RuntimeError):
-    """A stage of the library is missing or failed (names the stage and what to do)."""
+    """An input of an experiment is missing (names the file and what to do)."""
 
 
 # ----------------------------------------------------------------------------- data
+
+
+def _config(overrides: dict[str, Any]):
+    """The root ``Config``: defaults + ``section.key: value`` overrides (values JSON-encoded)."""
+    from imvae_jax.config import Config, apply_overrides
+
+    return apply_overrides(Config(), [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
 
 
 def _source_files(spec: DatasetSpec, data_root: Path, cache_dir: Path, rows: int, seed: int) -> tuple[Path, Path]:
@@ -50,7 +61,7 @@ def _source_files(spec: DatasetSpec, data_root: Path, cache_dir: Path, rows: int
     train, test = data_root / spec.train, data_root / spec.test
     for path in (train, test):
         if not path.is_file():
-            raise EngineError(f"dataset {spec.name}: file {path} not found (set $IMVAE_DATA or --data-root)")
+            raise EngineError(f"dataset {spec.name}: file {path} not found (set $IMVAE_SHARED_DATA or --data-root)")
     change = spec.derive_dict()
     if not rows and not change:
         return train, test
@@ -73,9 +84,7 @@ def _source_files(spec: DatasetSpec, data_root: Path, cache_dir: Path, rows: int
 
 def data_config(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int):
     """The resolved ``DataConfig`` of a dataset (derived files made on the way)."""
-    from imvae_jax.config import Config, apply_overrides
-
-    cfg = apply_overrides(Config(), [f"{k}={json.dumps(v)}" for k, v in data_overrides.items()]).data
+    cfg = _config(data_overrides).data
     changes: dict[str, Any] = {"source": spec.source}
     if spec.source == "authors":
         train, test = _source_files(spec, data_root, cache_dir, rows, cfg.seed)
@@ -115,95 +124,48 @@ def _file_ids(cfg) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- PSG
 
 
-def _find(*candidates: str) -> Any:
-    """The first importable ``module:function`` among candidates, or None."""
-    for candidate in candidates:
-        module_name, _, attr = candidate.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name.split(".")[0]) and e.name in module_name:
-                continue
-            raise
-        if hasattr(module, attr):
-            return getattr(module, attr)
-    return None
-
-
 def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Path:
     """``dataset`` with ``pseudo_x``/``pseudo_y`` from the PSG (LightGCN or random), cached."""
-    from imvae_jax.config import Config, apply_overrides, to_dict
+    from imvae_jax.config import to_dict
+    from imvae_jax.psg.pipeline import add_pseudo
 
-    cfg = apply_overrides(Config(), [f"{k}={json.dumps(v)}" for k, v in psg_overrides.items()])
-    key = digest({"dataset": str(dataset), "psg": to_dict(cfg.psg)})
+    cfg = _config(psg_overrides).psg
+    key = digest({"dataset": str(dataset), "psg": to_dict(cfg)})
     folder = cache_dir / "pseudo" / f"{dataset.name}-{key}"
-    if (folder / "test.parquet").is_file():
-        return folder
-    api = _find("imvae_jax.psg.api:add_pseudo", "imvae_jax.psg.pipeline:add_pseudo", "imvae_jax.psg.recall:add_pseudo_dataset")
-    if api is not None:
-        api(dataset, folder, cfg.psg)
-        return folder
-    if _find("imvae_jax.psg.cli:register") is None:
-        raise EngineError("imvae_jax.psg is not installed yet: no PSG API and no `imvae psg`")
-    overrides = [f"{k}={json.dumps(v)}" for k, v in psg_overrides.items()]
-    _cli(["psg", str(dataset), "--out", str(folder), *sum((["--set", o] for o in overrides), [])])
+    if not (folder / "test.parquet").is_file():
+        # LightGCN checkpoints beside the cache: an interrupted PSG continues where it stopped
+        add_pseudo(dataset, folder, cfg, run_dir=cache_dir / "psg_runs" / folder.name, resume=True)
     return folder
 
 
 # ----------------------------------------------------------------------------- training
 
-
-def _cli(argv: list[str]) -> None:
-    command = [sys.executable, "-m", "imvae_jax", *argv]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise EngineError(f"`imvae {' '.join(argv)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
+# every trained run also reports the authors' protocol (labelled): test after every epoch
+TRAIN_DEFAULTS: dict[str, Any] = {"eval.report": "authors-max", "train.progress": False}
 
 
-def train(dataset: Path, overrides: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Train one model (config = defaults + overrides) on ``dataset``; its run record."""
-    from imvae_jax.config import Config, apply_overrides
+def train(dataset: Path, overrides: dict[str, Any], run_dir: Path, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Train one model (defaults + ``TRAIN_DEFAULTS`` + overrides) on ``dataset``; its run record."""
+    from imvae_jax.train.loop import run
 
-    items = {**overrides, "data.dataset": str(dataset), "train.run_dir": str(run_dir)}
-    cfg = apply_overrides(Config(), [f"{k}={json.dumps(v)}" for k, v in items.items()])
-    if run_dir.exists():
+    cfg = _config({**TRAIN_DEFAULTS, **overrides, "data.dataset": str(dataset), "train.run_dir": str(run_dir)})
+    if run_dir.exists():  # a half-written run of an interrupted experiment: start it again
         shutil.rmtree(run_dir)
     started = time.perf_counter()
-    api = _find("imvae_jax.train.api:train_and_evaluate", "imvae_jax.train.api:run", "imvae_jax.train.loop:run")
-    if api is not None:
-        results = api(cfg)
-    else:
-        if _find("imvae_jax.train.cli:register") is None:
-            raise EngineError("imvae_jax.train is not installed yet: no training API and no `imvae run`")
-        from imvae_jax.config import save
-
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save(cfg, run_dir / "requested_config.yaml")
-        _cli(["run", "--config", str(run_dir / "requested_config.yaml")])
-        results = json.loads((run_dir / "results.json").read_text())
-    return {"protocols": _protocols(results), "wall_s": time.perf_counter() - started, "run_dir": str(run_dir)}
-
-
-def _protocols(results: Any) -> dict[str, Any]:
-    """``{protocol: result}`` from what the training engine returned (results.json layout)."""
-    if isinstance(results, dict) and "protocols" in results:
-        return {p: (r["results"] if "results" in r else r) for p, r in results["protocols"].items()}
-    if isinstance(results, dict) and "results" in results and "protocol" in results:
-        return {results["protocol"]: results["results"]}
-    if isinstance(results, dict) and all(k in ("valid-selected", "authors-max") for k in results):
-        return {p: (r["results"] if isinstance(r, dict) and "results" in r else r) for p, r in results.items()}
-    raise EngineError(f"unrecognised training results layout: keys {sorted(results)[:10]}")
+    results = run(cfg, log=log)
+    protocols = {name: record["results"] for name, record in results["protocols"].items()}
+    return {
+        "protocols": protocols,
+        "wall_s": time.perf_counter() - started,
+        "run_dir": str(run_dir),
+        "epochs_run": results.get("epochs_run"),
+        "selected_epoch": results.get("selected_epoch"),
+        "parameters": results.get("parameters"),
+        "train_samples_per_s": results.get("train_samples_per_s"),
+    }
 
 
 # ----------------------------------------------------------------------------- model-free
-
-
-def clean_masks(masks: dict[str, Any]) -> dict[str, Any]:
-    """Add ``<group>_not_in_train`` (group and target not in the user's training row)."""
-    if "target_not_in_train" not in masks:
-        return masks
-    clean = masks["target_not_in_train"]
-    return {**masks, **{f"{g}{CLEAN_SUFFIX}": masks[g] & clean for g in CLEANED_GROUPS if g in masks}}
 
 
 def score(dataset: Path, scorer: str, batch_size: int = 512, max_len: int = 20) -> dict[str, Any]:
@@ -233,6 +195,6 @@ def score(dataset: Path, scorer: str, batch_size: int = 512, max_len: int = 20) 
     for name in ("tailed", "cold_start", "cold_start_kind", "target_in_train"):
         if name in table.column_names:
             columns[name] = table.column(name).to_numpy()[row_ids]
-    masks = clean_masks(group_masks(columns))
+    masks = group_masks(columns)
     result = aggregate(ranks_all, domains_all, masks, ks=KS)
     return {"protocols": {"model-free": result}, "wall_s": time.perf_counter() - started}
