@@ -30,11 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
+    from experiments.common import options
+
     names = EXPERIMENTS if args.table == "all" else (args.table,)
     for name in names:
         module = importlib.import_module(f"experiments.{name}")
         out = args.out / name if (args.out is not None and len(names) > 1) else args.out
         started = time.perf_counter()
-        path = module.reproduce(quick=args.quick, seeds=args.seeds, out=out, force=args.force, data_root=args.data_root)
+        path = module.reproduce(**{**options(args), "out": out})
         print(f"{name}: {path} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return 0

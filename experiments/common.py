@@ -1,8 +1,9 @@
-"""What every experiment module shares: resolve the output folder, run, write the Markdown file."""
+"""What every experiment module shares: the command line, the output folder, the Markdown file."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,54 +12,104 @@ from typing import Any
 from experiments import runner, spec
 from experiments.tables import header
 
+Render = Callable[[spec.Experiment, dict[str, Any], Path], str]
 
-def command_line(name: str, quick: bool, seeds: int | None, out: Path | None) -> str:
-    parts = ["imvae reproduce", name]
+
+def command_line(
+    name: str,
+    quick: bool = False,
+    seeds: int | None = None,
+    out: Path | None = None,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    sets: list[str] | None = None,
+) -> str:
+    """The ``imvae reproduce`` command that repeats a run (written into its Markdown file)."""
+    parts = ["imvae", "reproduce", name]
     if quick:
         parts.append("--quick")
     if seeds is not None:
         parts += ["--seeds", str(seeds)]
+    if datasets:
+        parts += ["--datasets", ",".join(datasets)]
+    if methods:
+        parts += ["--methods", ",".join(methods)]
+    for item in sets or ():
+        parts += ["--set", item]
     if out is not None:
         parts += ["--out", str(out)]
-    return " ".join(parts)
+    return shlex.join(parts)
 
 
 def reproduce(
     name: str,
-    render: Callable[[spec.Experiment, dict[str, Any], Path], str],
+    render: Render,
     quick: bool = False,
     seeds: int | None = None,
     out: Path | None = None,
     force: bool = False,
     data_root: Path | None = None,
     experiment: spec.Experiment | None = None,
+    cache_dir: Path | None = None,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    sets: list[str] | None = None,
 ) -> Path:
-    """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path."""
-    experiment = experiment or spec.load(name, quick=quick, seeds=seeds)
+    """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path.
+
+    ``datasets``/``methods`` restrict the spec's; ``sets`` (``section.key=value``) override every
+    run after the method's own overrides (a reduced budget: ``train.epochs=5``, ``psg.epochs=50``).
+    ``cache_dir`` (default ``runs/experiments/cache``) holds the prepared datasets and PSG
+    outputs, shared by every experiment that uses the same data and PSG settings.
+    """
+    if experiment is None:
+        experiment = spec.load(
+            name, quick=quick, seeds=seeds, only_datasets=datasets, only_methods=methods, sets=spec.parse_sets(sets)
+        )
     out_dir = Path(out) if out is not None else runner.out_dir_for(experiment)
     kwargs = {"data_root": Path(data_root)} if data_root is not None else {}
-    summary = runner.execute(experiment, out_dir, cache_dir=runner.DEFAULT_ROOT / "cache", force=force, **kwargs)
-    text = f"# {experiment.title}\n\n" + header(summary, command_line(name, quick, seeds, out)) + "\n"
+    cache_dir = Path(cache_dir) if cache_dir is not None else runner.DEFAULT_ROOT / "cache"
+    summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, **kwargs)
+    command = command_line(name, quick, seeds, out, datasets, methods, sets)
+    text = f"# {experiment.title}\n\n" + header(summary, command, experiment) + "\n"
     text += render(experiment, summary, out_dir)
     path = out_dir / f"{name}.md"
     path.write_text(text)
     return path
 
 
-def main(name: str, render: Callable, argv: list[str] | None = None) -> int:
-    """``python -m experiments.<name> [--quick] [--seeds N] [--out DIR] [--force]``."""
-    parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    path = reproduce(name, render, args.quick, args.seeds, args.out, args.force, args.data_root)
-    print(path.read_text())
-    print(f"written: {path}", file=sys.stderr)
-    return 0
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, a slice of rows, tiny model")
     parser.add_argument("--seeds", type=int, help="seeds per (dataset, method) (default: the spec's)")
+    parser.add_argument("--datasets", type=_names, help="comma-separated subset of the spec's datasets")
+    parser.add_argument("--methods", type=_names, help="comma-separated subset of the spec's methods")
+    parser.add_argument(
+        "--set", dest="sets", action="append", metavar="SECTION.KEY=VALUE",
+        help="override for every run, after the method's (repeatable), e.g. --set train.epochs=5",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default runs/experiments/NAME[-quick])")
     parser.add_argument("--force", action="store_true", help="rerun runs whose JSON record already exists")
-    parser.add_argument("--data-root", type=Path, help="folder of the shared data (default $IMVAE_DATA or /work/shared/data)")
+    parser.add_argument("--data-root", type=Path, help="folder of the shared data (default $IMVAE_SHARED_DATA or ../shared/data)")
+    parser.add_argument("--cache-dir", type=Path, help="prepared datasets and PSG outputs (default runs/experiments/cache)")
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``reproduce`` from parsed :func:`add_arguments` options."""
+    return {
+        "quick": args.quick, "seeds": args.seeds, "out": args.out, "force": args.force, "data_root": args.data_root,
+        "cache_dir": args.cache_dir, "datasets": args.datasets, "methods": args.methods, "sets": args.sets,
+    }
+
+
+def main(name: str, reproduce_fn: Callable[..., Path], argv: list[str] | None = None) -> int:
+    """``python -m experiments.<name> [options of imvae reproduce]``."""
+    parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}")
+    add_arguments(parser)
+    path = reproduce_fn(**options(parser.parse_args(argv)))
+    print(path.read_text())
+    print(f"written: {path}", file=sys.stderr)
+    return 0

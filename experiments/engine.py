@@ -144,6 +144,14 @@ def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Pat
 TRAIN_DEFAULTS: dict[str, Any] = {"eval.report": "authors-max", "train.progress": False}
 
 
+def _devices() -> list | None:
+    """One device on CPU (simulated CPU devices share the same cores: data parallelism over them
+    only adds compile time); every device otherwise."""
+    import jax
+
+    return jax.devices()[:1] if jax.devices()[0].platform == "cpu" else None
+
+
 def train(dataset: Path, overrides: dict[str, Any], run_dir: Path, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Train one model (defaults + ``TRAIN_DEFAULTS`` + overrides) on ``dataset``; its run record."""
     from imvae_jax.train.loop import run
@@ -152,7 +160,7 @@ def train(dataset: Path, overrides: dict[str, Any], run_dir: Path, log: Callable
     if run_dir.exists():  # a half-written run of an interrupted experiment: start it again
         shutil.rmtree(run_dir)
     started = time.perf_counter()
-    results = run(cfg, log=log)
+    results = run(cfg, devices=_devices(), log=log)
     protocols = {name: record["results"] for name, record in results["protocols"].items()}
     return {
         "protocols": protocols,

@@ -37,9 +37,14 @@ def sweep_points(sweeps: dict[str, Any]) -> list[tuple[str, Any, str, tuple[tupl
     return points
 
 
-def experiment(quick: bool = False, seeds: int | None = None) -> spec.Experiment:
+def experiment(
+    quick: bool = False,
+    seeds: int | None = None,
+    datasets: list[str] | None = None,
+    sets: tuple[tuple[str, Any], ...] = (),
+) -> spec.Experiment:
     """The figure's spec with one method per distinct sweep point."""
-    base = spec.load(NAME, quick=quick, seeds=seeds)
+    base = spec.load(NAME, quick=quick, seeds=seeds, only_datasets=datasets, sets=sets)
     sweeps = dict(base.extra)["sweeps"]
     methods, names = [], set()
     for _, _, name, overrides in sweep_points(sweeps):
@@ -98,20 +103,20 @@ def render(experiment_: spec.Experiment, summary: dict[str, Any], out_dir: Path)
     return "\n".join(lines) + "\n"
 
 
-def reproduce(quick: bool = False, seeds: int | None = None, **kwargs: Any) -> Path:
-    return common.reproduce(NAME, render, quick=quick, seeds=seeds, experiment=experiment(quick, seeds), **kwargs)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m experiments.figure3")
-    common.add_arguments(parser)
-    args = parser.parse_args(argv)
-    path = reproduce(args.quick, args.seeds, out=args.out, force=args.force, data_root=args.data_root)
-    print(path.read_text())
-    return 0
+def reproduce(
+    quick: bool = False,
+    seeds: int | None = None,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    sets: list[str] | None = None,
+    **kwargs: Any,
+) -> Path:
+    """``methods`` is not supported here (the sweep points are the methods; narrow the sweeps in the spec)."""
+    if methods:
+        raise spec.SpecError("figure3: --methods is not supported (the methods are the sweep points)")
+    chosen = experiment(quick, seeds, datasets, spec.parse_sets(sets))
+    return common.reproduce(NAME, render, quick=quick, seeds=seeds, experiment=chosen, datasets=datasets, sets=sets, **kwargs)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(NAME, reproduce))

@@ -17,7 +17,8 @@ A spec (``experiments/configs/<name>.yaml``) has
                rows), ``base`` (more overrides), ``data`` (overrides for every dataset)
 
 Override order for a trained run: base, quick.base, dataset.data/psg, quick.data, method
-overrides, then ``train.seed``. ``psg.*`` keys choose the pseudo-sequence cache entry.
+overrides, the command line's ``--set`` (a reduced budget), then ``train.seed``. ``psg.*``
+keys choose the pseudo-sequence cache entry, ``data.*`` keys the prepared dataset.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Experiment:
     quick: bool
     rows: int = 0  # quick slice: training rows kept per authors' dataset (0 = all)
     extra: tuple[tuple[str, Any], ...] = ()  # experiment-specific keys (e.g. figure 3's sweeps)
+    overrides: tuple[tuple[str, Any], ...] = ()  # the command line's --set (after the method's)
 
     def runs(self) -> list[Run]:
         out = []
@@ -101,7 +103,7 @@ class Experiment:
             for method in self.methods:
                 seeds = [0] if method.scorer else range(self.seeds)
                 for seed in seeds:
-                    merged = (*self.base, *dataset.overrides, *method.overrides, ("train.seed", seed))
+                    merged = (*self.base, *dataset.overrides, *method.overrides, *self.overrides, ("train.seed", seed))
                     out.append(Run(self.name, dataset, method, seed, merged))
         return out
 
@@ -134,8 +136,37 @@ def _subset(names: Any, available: dict[str, Any], where: str) -> list[str]:
     return list(names)
 
 
-def load(name_or_path: str | Path, quick: bool = False, seeds: int | None = None) -> Experiment:
-    """Read a spec by name (``table2``) or path, applying ``quick`` and a ``seeds`` override."""
+def parse_sets(items: list[str] | None) -> tuple[tuple[str, Any], ...]:
+    """``["train.epochs=5", "model.mlp_hidden=[8,16,8]"]`` -> pairs (values parsed as YAML)."""
+    out = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SpecError(f"--set {item!r}: expected section.key=value")
+        out.append((key.strip(), yaml.safe_load(value)))
+    return tuple(out)
+
+
+def _narrow(names: list[str], wanted: list[str] | None, where: str) -> list[str]:
+    """``names`` restricted to ``wanted`` (in ``names``' order); unknown wanted names are errors."""
+    if not wanted:
+        return names
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise SpecError(f"{where}: unknown or excluded name(s) {unknown}; available: {names}")
+    return [n for n in names if n in wanted]
+
+
+def load(
+    name_or_path: str | Path,
+    quick: bool = False,
+    seeds: int | None = None,
+    only_datasets: list[str] | None = None,
+    only_methods: list[str] | None = None,
+    sets: tuple[tuple[str, Any], ...] = (),
+) -> Experiment:
+    """Read a spec by name (``table2``) or path, applying ``quick``, a ``seeds`` override,
+    subsets ``only_datasets``/``only_methods`` (after quick's) and ``sets`` (``--set``)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = CONFIG_DIR / f"{name_or_path}.yaml"
@@ -154,7 +185,7 @@ def load(name_or_path: str | Path, quick: bool = False, seeds: int | None = None
 
     quick_data = _prefixed(quick_raw.get("data"), "data", f"{path}: quick.data")
     datasets = []
-    for name in _subset(quick_raw.get("datasets"), datasets_raw, f"{path}: quick.datasets"):
+    for name in _narrow(_subset(quick_raw.get("datasets"), datasets_raw, f"{path}: quick.datasets"), only_datasets, f"{path}: --datasets"):
         d = datasets_raw[name] or {}
         where = f"{path}: datasets.{name}"
         source = d.get("source", "authors")
@@ -174,7 +205,7 @@ def load(name_or_path: str | Path, quick: bool = False, seeds: int | None = None
         datasets.append(DatasetSpec(name, source, d.get("train", ""), d.get("test", ""), tuple(derive.items()), overrides))
 
     methods = []
-    for name in _subset(quick_raw.get("methods"), methods_raw, f"{path}: quick.methods"):
+    for name in _narrow(_subset(quick_raw.get("methods"), methods_raw, f"{path}: quick.methods"), only_methods, f"{path}: --methods"):
         m = methods_raw[name] or {}
         where = f"{path}: methods.{name}"
         scorer = m.get("scorer")
@@ -199,6 +230,7 @@ def load(name_or_path: str | Path, quick: bool = False, seeds: int | None = None
         quick=quick,
         rows=int(quick_raw.get("rows", 0)),
         extra=extra,
+        overrides=tuple(sets),
     )
 
 

@@ -47,4 +47,4 @@ def reproduce(**kwargs: Any) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(common.main(NAME, render))
+    sys.exit(common.main(NAME, reproduce))

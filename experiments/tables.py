@@ -137,15 +137,41 @@ def all_finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def header(summary: dict[str, Any], command: str) -> str:
-    """The provenance block of a results file: command, hardware, date, wall time."""
+def header(summary: dict[str, Any], command: str, experiment: Any = None) -> str:
+    """The provenance block of a results file: command, budget, hardware, date, wall time."""
     hw = summary.get("hardware", {})
-    return (
-        f"- command: `{command}`\n"
-        f"- quick mode: {summary.get('quick')}; seeds: {summary.get('seeds')}\n"
-        f"- hardware: {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}\n"
-        f"- date: {summary.get('date')}; wall time: {summary.get('wall_s', 0):.1f} s\n"
-    )
+    lines = [f"- command: `{command}`", f"- seeds: {summary.get('seeds')}"]
+    if experiment is not None:
+        lines += _budget_lines(experiment)
+    lines += [
+        f"- hardware: {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}",
+        f"- date: {summary.get('date')}; wall time: {summary.get('wall_s', 0):.1f} s",
+    ]
+    if summary.get("quick"):
+        lines.append(
+            "- **QUICK MODE: a tiny model trained for one epoch on a slice of the data. These numbers "
+            "only show that the pipeline runs end to end; they are not results and say nothing about "
+            "the paper's claims.**"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _budget_lines(experiment: Any) -> list[str]:
+    """What this run changes from the library's defaults (the paper's protocol), in words."""
+    def show(pairs: Any) -> str:
+        return ", ".join(f"`{k}={v}`" for k, v in pairs)
+
+    lines = []
+    if experiment.rows:
+        lines.append(f"- data slice: whole users until {experiment.rows} training rows per dataset")
+    data = {k: v for d in experiment.datasets for k, v in d.overrides}
+    negatives = data.get("data.num_eval_negatives", 999)
+    lines.append(f"- candidates: each valid/test target ranked against {negatives} sampled negatives (paper: 999)")
+    if experiment.base:
+        lines.append(f"- spec settings: {show(experiment.base)}")
+    if experiment.overrides:
+        lines.append(f"- **reduced budget (`--set`, differs from the spec and the paper)**: {show(experiment.overrides)}")
+    return lines
 
 
 def levels_table(

@@ -18,13 +18,30 @@ from typing import Any
 EXIT_NON_FINITE = 3
 EXIT_REFUSED = 4
 
-# `imvae run`: a small but real IM-VAE on the default synthetic data, a few minutes on 2 CPU cores
+# `imvae run`: a small but real IM-VAE on the default synthetic data, a few minutes on 2 CPU cores.
+# With the paper's training defaults this small run learns item popularity only (measured on the
+# default synthetic data, d=64: test HR@10 0.15-0.20 against popularity's 0.18, and h varies across
+# users by ~1e-3 against a norm ~7): (a) the three-layer {32, 64, 32} tanh MLPs between the pooled
+# sequence and h (posterior encoder then head) pass no user signal at this size (even with z = mu,
+# no KL and no dropout: HR@10 0.19; with no hidden layer: 0.33); (b) the six KLs at weight 1 against
+# one reconstruction per row collapse every posterior to its prior (sigma 1.00, mu std ~2e-3 across
+# users); (c) one BCE negative per row over ~4k rows is little signal. So the quick start uses
+# encoders/decoders without hidden layers (one Dense each), KL weights 0.01 and a sampled softmax
+# over 100 negatives (test HR@10 ~0.32 against 0.18). The paper's settings stay the defaults
+# of the real-data runs.
+QUICK_KL_WEIGHT = 0.01
 QUICK_OVERRIDES = (
     "model.dim=64",
     "model.num_blocks=1",
+    "model.mlp_hidden=[]",
     "train.epochs=10",
     "train.batch_size=256",
     "train.learning_rate=0.002",
+    "data.num_train_negatives=100",
+    "loss.reconstruction=softmax",
+    "loss.weights={" + ", ".join(
+        f"kl_{latent}: {QUICK_KL_WEIGHT}" for latent in ("z_x", "z_y", "z_t_x", "z_t_y", "z_a_x", "z_a_y")
+    ) + "}",
     "eval.full_ranking=true",
     "psg.epochs=100",
 )
