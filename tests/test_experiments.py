@@ -171,6 +171,27 @@ def test_specs_load(name):
         assert ("train.epochs", 1) in run.overrides
 
 
+def test_narrowing_and_sets():
+    """--datasets/--methods keep the spec's order; --set lands after the method's overrides."""
+    from experiments import common
+
+    sets = spec.parse_sets(["train.epochs=3", "model.mlp_hidden=[8, 16]", "psg.epochs=5"])
+    assert sets == (("train.epochs", 3), ("model.mlp_hidden", [8, 16]), ("psg.epochs", 5))
+    e = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["popularity", "sasrec"], sets=sets)
+    assert [r.run_id for r in e.runs()] == [
+        "cloth_sport__sasrec__seed0", "cloth_sport__sasrec__seed1", "cloth_sport__popularity__seed0",
+    ]
+    run = e.runs()[1]
+    assert run.overrides[-1] == ("train.seed", 1) and run.engine_overrides()["train.epochs"] == 3
+    assert run.psg_overrides() == {"psg.epochs": 5} and run.engine_overrides()["model.variant"] == "sasrec"
+    with pytest.raises(spec.SpecError, match="--methods"):
+        spec.load("table2", quick=True, only_methods=["sd_vae"])  # not in the quick subset
+    with pytest.raises(spec.SpecError, match="section.key=value"):
+        spec.parse_sets(["epochs=3"])
+    line = common.command_line("table2", seeds=1, datasets=["cloth_sport"], sets=["train.epochs=3"])
+    assert line == "imvae reproduce table2 --seeds 1 --datasets cloth_sport --set train.epochs=3"
+
+
 def test_figure3_points_are_shared():
     points = figure3.sweep_points(dict(spec.load("figure3").extra)["sweeps"])
     assert len(points) == 25

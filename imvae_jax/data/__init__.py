@@ -13,8 +13,7 @@ Public names (imported lazily so ``imvae --help`` stays fast):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imvae_jax._lazy import lazy_exports
 
 _EXPORTS = {
     "Split": "schema",
@@ -31,10 +30,4 @@ _EXPORTS = {
     "DataConfig": "config",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

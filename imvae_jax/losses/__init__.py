@@ -6,8 +6,7 @@ config does) does not import JAX.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imvae_jax._lazy import lazy_exports
 
 _EXPORTS = {
     "LossConfig": "imvae_jax.losses.config",
@@ -22,10 +21,4 @@ _EXPORTS = {
     "register_recipe": "imvae_jax.losses.objective",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'imvae_jax.losses' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

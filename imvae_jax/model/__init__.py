@@ -14,8 +14,7 @@ Public API:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imvae_jax._lazy import lazy_exports
 
 _EXPORTS = {
     "build_model": "imvae",
@@ -32,10 +31,4 @@ _EXPORTS = {
     "ModelOutputs": "outputs",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
