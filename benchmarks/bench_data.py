@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hardware import describe  # benchmarks/hardware.py
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,6 @@ def main() -> int:
     eval_batcher = Batcher(test, args.batch_size)
     eval_rps = rows_per_second(eval_batcher, max(1, args.epochs // 4))
 
-    import jax
 
     figures = {
         "train_batch_rows_per_s": round(train_rps),
@@ -92,10 +91,7 @@ def main() -> int:
     if args.json:
         record = {
             **figures,
-            "hardware": {"processor": platform.processor(), "cpu_count": os.cpu_count(),
-                         "devices": [str(d) for d in jax.devices()]},
-            "jax_version": jax.__version__,
-            "command": shlex.join([sys.executable, *sys.argv]),
+            "hardware": describe(),
         }
         print(json.dumps(record))
     return 0

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
+
+from hardware import describe  # benchmarks/hardware.py
 
 CLOTH_SPORT = {"users": 17356, "items": 24046, "interactions": 99273}
 
@@ -138,8 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    import jax
-
     sizes = [("cloth_sport", CLOTH_SPORT), (f"cloth_sport_x{args.scale}", {k: v * args.scale for k, v in CLOTH_SPORT.items()})]
     results = []
     for name, size in sizes:
@@ -158,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     record = {
         "benchmark": "psg",
-        "command": " ".join([sys.executable, *sys.argv]),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "devices": [str(d) for d in jax.devices()],
-        "jax_version": jax.__version__,
+        "hardware": describe(),
         "results": results,
     }
     if args.json:

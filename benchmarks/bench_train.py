@@ -22,11 +22,12 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
+
+from hardware import describe  # benchmarks/hardware.py
 
 AUTHORS_N = 24_507  # Cloth-Sport's joint id space (largest source id + 1)
 AUTHORS_PYTORCH = {"train_samples_per_s": 448.0, "eval_users_per_s": 449.0}  # spec section 11, 2-core CPU
@@ -227,11 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         record = {
             "benchmark": "train",
-            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-            "jax_version": jax.__version__,
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "devices": [str(d) for d in devices],
+            "hardware": describe(),
             "platform": platform_name,
             "load_average_1min": [load_before, load_after],
             "matmul_peak_flop_per_s": peak,
