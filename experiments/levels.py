@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from experiments import paper_numbers as paper, tables
+from experiments import tables
 from experiments.runner import PROTOCOLS
 from experiments.spec import Experiment
 
