@@ -177,3 +177,12 @@ def test_game_video_item_order_reproduces_readme(shared_data):
         assert 0.15 < results["item_order_id"][domain]["all"]["hr@10"] < 0.24
         assert results["popularity"][domain]["all"]["hr@10"] < 0.10
         assert results["item_order_learned"][domain]["all"]["hr@10"] > 0.12
+
+
+def test_dense_ranks_match_scipy():
+    from scipy.stats import rankdata
+
+    from imvae_jax.eval.baselines import _dense_ranks
+
+    key = np.random.default_rng(0).integers(0, 6, (40, 25)).astype(float)  # many ties
+    np.testing.assert_array_equal(_dense_ranks(key), rankdata(key, method="dense", axis=1))

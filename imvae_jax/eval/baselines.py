@@ -36,7 +36,6 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
 from imvae_jax.eval.rows import EvalRows
 
@@ -190,7 +189,17 @@ class ItemOrder:
         span = 4.0 * max(np.nanmax(np.abs(p)) if np.isfinite(p).any() else 0.0 for p in self.position) + 4.0
         # exact in float64: |closeness| < span, popularity fraction in [0, 1)
         key = (tier * span + closeness) * span + popularity / (popularity.max() + 1.0)
-        return rankdata(key, method="dense", axis=1).astype(np.float32)
+        return _dense_ranks(key).astype(np.float32)
+
+
+def _dense_ranks(key: np.ndarray) -> np.ndarray:
+    """Dense ranks (1 = smallest, equal values share a rank) along the last axis of ``[B, C]``."""
+    order = np.argsort(key, axis=1, kind="stable")
+    ordered = np.take_along_axis(key, order, axis=1)
+    new_value = np.concatenate([np.ones((key.shape[0], 1), bool), ordered[:, 1:] != ordered[:, :-1]], axis=1)
+    ranks = np.empty(key.shape, np.int64)
+    np.put_along_axis(ranks, order, np.cumsum(new_value, axis=1), axis=1)
+    return ranks
 
 
 def authors_candidates(
