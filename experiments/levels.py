@@ -27,7 +27,7 @@ def render_levels(experiment: Experiment, summary: dict[str, Any], key: str, lab
     for prefix, levels in dataset_levels(experiment, key).items():
         parts.append(f"## {prefix} series\n\n{notes.get(prefix, '')}\n")
         for protocol in PROTOCOLS:
-            for groups, who in ((tables.ALL_USERS_GROUPS, "all test users"), (tables.CLEAN_GROUPS, "without target-in-train users")):
+            for groups, who in tables.USER_SETS:
                 parts.append(
                     tables.levels_table(
                         summary, levels, methods, protocol, paper_table, groups, label,

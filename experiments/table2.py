@@ -31,7 +31,7 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
     for dataset in experiment.datasets:
         parts.append(f"## {dataset.name}\n")
         for protocol in PROTOCOLS:
-            for groups, who in ((tables.ALL_USERS_GROUPS, "all test users"), (tables.CLEAN_GROUPS, "without target-in-train users")):
+            for groups, who in tables.USER_SETS:
                 parts.append(
                     tables.comparison_table(
                         summary, dataset.name, protocol, methods, groups, paper_columns,

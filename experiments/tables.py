@@ -31,6 +31,8 @@ CLEAN_GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("no_history_not_in_train", "cold-start: no history", None),
     ("target_not_in_train", "all", "all"),
 )
+# the two user sets every table is given for (data README, caveat 2)
+USER_SETS = ((ALL_USERS_GROUPS, "all test users"), (CLEAN_GROUPS, "without target-in-train users"))
 PROTOCOL_NOTES = {
     "valid-selected": "Protocol `valid-selected`: checkpoint chosen on validation NDCG@10, test evaluated once.",
     "authors-max": (
