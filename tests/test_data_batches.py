@@ -130,3 +130,26 @@ def test_epochs_are_deterministic_and_cover_every_row_once():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="batch_size"):
         Batcher(worked_split(), batch_size=0)
+
+
+def test_cold_start_augmentation_cuts_only_rows_with_other_domain_history():
+    """rate 1: row 1 (Y target, X history [5]) becomes cold-start of kind 1; row 0 (no Y history)
+    and row 2 (already cold-start) are untouched; rate 0 changes nothing."""
+    split = worked_split()
+    plain = Batcher(split, batch_size=4, max_len=3, pseudo_len=2, num_negatives=0).batch(np.arange(3))
+    cut = Batcher(split, batch_size=4, max_len=3, pseudo_len=2, num_negatives=0, cold_start_rate=1.0).batch(
+        np.arange(3), np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(cut["seq_y"], [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(cut["len_y"], [0, 0, 0, 0])
+    np.testing.assert_array_equal(cut["seq_x"], plain["seq_x"])  # the other domain is kept
+    np.testing.assert_array_equal(cut["cold_start"], [False, True, True, False])
+    np.testing.assert_array_equal(cut["cold_start_kind"], [0, 1, 1, 0])
+    np.testing.assert_array_equal(cut["candidates"], plain["candidates"])
+    none = Batcher(split, batch_size=4, max_len=3, pseudo_len=2, num_negatives=0, cold_start_rate=0.0).batch(
+        np.arange(3), np.random.default_rng(0)
+    )
+    for name in plain:
+        np.testing.assert_array_equal(none[name], plain[name], err_msg=name)
+    with pytest.raises(ValueError, match="cold_start_rate"):
+        Batcher(split, batch_size=4, cold_start_rate=1.5)

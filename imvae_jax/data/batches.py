@@ -73,7 +73,10 @@ class Batcher:
         num_negatives: int = 1,
         shuffle: bool = False,
         seed: int = 0,
+        cold_start_rate: float = 0.0,
     ):
+        if not 0.0 <= cold_start_rate <= 1.0:
+            raise ValueError(f"cold_start_rate must be in [0, 1], got {cold_start_rate}")
         if batch_size < 1 or max_len < 1 or pseudo_len < 0 or num_negatives < 0:
             raise ValueError(
                 f"batch_size ({batch_size}) and max_len ({max_len}) must be >= 1, "
@@ -81,7 +84,7 @@ class Batcher:
             )
         self.split = split
         self.batch_size, self.max_len, self.pseudo_len = batch_size, max_len, pseudo_len
-        self.shuffle, self.seed = shuffle, seed
+        self.shuffle, self.seed, self.cold_start_rate = shuffle, seed, cold_start_rate
         names = split.table.column_names
         self.n_rows = len(split)
         self.n_items = split.n_items
@@ -162,6 +165,8 @@ class Batcher:
         out["candidates"] = candidates
         for name, values in self.flags.items():
             out[name] = values[index]
+        if self.cold_start_rate:
+            self._make_cold_start(out, real, rng if rng is not None else np.random.default_rng(self.seed))
         out["row"] = np.where(real, index, -1).astype(np.int32)
         out["mask"] = real.astype(np.float32)
         if b < size:  # padding rows: every id 0, every flag off
@@ -169,6 +174,21 @@ class Batcher:
                 if name not in ("row", "mask"):
                     value[~real] = 0
         return out
+
+    def _make_cold_start(self, out: dict[str, np.ndarray], real: np.ndarray, rng: np.random.Generator) -> None:
+        """Training augmentation: a share ``cold_start_rate`` of the rows with history in the other
+        domain lose their target-domain history (in place), becoming cold-start rows of kind 1, so
+        that the r-encoders also learn through the reconstruction (no training row of the
+        published data is cold-start, so otherwise they learn only through lambda_t * KL(q || r))."""
+        domain = out["target_domain"]
+        other_len = np.where(domain == 0, out["len_y"], out["len_x"])
+        cut = real & (other_len > 0) & ~out["cold_start"] & (rng.random(domain.shape[0]) < self.cold_start_rate)
+        for d, dom in enumerate(("x", "y")):
+            hit = cut & (domain == d)
+            out[f"seq_{dom}"][hit] = 0
+            out[f"len_{dom}"][hit] = 0
+        out["cold_start"] = out["cold_start"] | cut
+        out["cold_start_kind"] = np.where(cut, 1, out["cold_start_kind"]).astype(np.int32)
 
     def _draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``[b, K]`` uniform target-domain items, never the row's history or target."""

@@ -27,6 +27,9 @@ class DataConfig:
     pseudo_len: int = 20  # T' (recalled items per domain)
     num_eval_negatives: int = 999
     num_train_negatives: int = 1
+    # training augmentation: share of training rows (with other-domain history) made cold-start
+    # per batch, so the r-encoders learn through the reconstruction; 0 = the paper's protocol
+    train_cold_start_rate: float = 0.0
     # paper protocol (raw ratings and synthetic)
     k_core: int = 0  # iterative k-core per domain on users and items (0 = off)
     min_rating: float = 0.0  # keep ratings >= this (the authors keep >= 3)

@@ -293,6 +293,7 @@ def run(
         num_negatives=cfg.data.num_train_negatives,
         shuffle=True,
         seed=cfg.train.seed,
+        cold_start_rate=cfg.data.train_cold_start_rate,
     )
     valid_eval = make_evaluator(cfg, splits["valid"], graphdef, parallel, full_ranking=False)
     authors = cfg.eval.report == "authors-max"
