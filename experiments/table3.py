@@ -31,14 +31,7 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
     paper_columns = [paper_column(v) for v in paper.TABLE3_VARIANTS]
     parts = []
     for dataset in experiment.datasets:
-        for protocol in PROTOCOLS:
-            for groups, who in tables.USER_SETS:
-                parts.append(
-                    tables.comparison_table(
-                        summary, dataset.name, protocol, methods, groups, paper_columns,
-                        title=f"{dataset.name}, {protocol}, {who}",
-                    )
-                )
+        parts.extend(tables.comparison_tables(summary, dataset.name, PROTOCOLS, methods, paper_columns))
     return "\n".join(parts)
 
 

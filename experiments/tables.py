@@ -87,6 +87,23 @@ def best_baseline_column() -> PaperColumn:
     return ("paper best baseline", get)
 
 
+
+def comparison_tables(
+    summary: dict[str, Any],
+    dataset: str,
+    protocols: Sequence[str],
+    methods: Sequence[tuple[str, str]],
+    paper_columns: Sequence[PaperColumn] = (),
+) -> list[str]:
+    """One :func:`comparison_table` per protocol and per user set (:data:`USER_SETS`)."""
+    return [
+        comparison_table(summary, dataset, protocol, methods, groups, paper_columns,
+                         title=f"{dataset}, {protocol}, {who}")
+        for protocol in protocols
+        for groups, who in USER_SETS
+    ]
+
+
 def comparison_table(
     summary: dict[str, Any],
     dataset: str,
