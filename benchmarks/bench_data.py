@@ -98,4 +98,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from imvae_jax.runtime import use_huge_pages
+
+    use_huge_pages()  # huge pages for XLA's per-call temporaries; IMVAE_HUGE_PAGES=0 measures without
     sys.exit(main())

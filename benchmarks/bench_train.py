@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
+    from imvae_jax.runtime import huge_pages_active, transparent_huge_pages
+
     devices = jax.devices()
     platform_name = devices[0].platform
     peak_size = args.peak_size or (2048 if platform_name == "cpu" else 8192)
@@ -207,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0]
 
     print(f"devices: {len(devices)} x {devices[0].device_kind} ({platform_name}); cpu_count {os.cpu_count()}; "
-          f"load average {load_before:.1f} -> {load_after:.1f}")
+          f"load average {load_before:.1f} -> {load_after:.1f}; malloc huge pages {huge_pages_active()} "
+          f"(THP {transparent_huge_pages()})")
     print(f"float32 matmul peak ({peak_size}^3 jnp.dot): {peak / 1e9:,.0f} GFLOP/s before, {peak_after / 1e9:,.0f} after")
     for variant, r in results.items():
         print(f"\n{variant}: {r['parameters']:,} parameters, batch {r['batch']}, d={args.dim}, T={args.max_len}, "
@@ -246,4 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from imvae_jax.runtime import use_huge_pages
+
+    use_huge_pages()  # huge pages for XLA's per-call temporaries; IMVAE_HUGE_PAGES=0 measures without
     sys.exit(main())

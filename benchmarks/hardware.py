@@ -24,6 +24,8 @@ def describe() -> dict:
     """Hardware, software and the exact command, for the JSON record of a benchmark."""
     import jax
 
+    from imvae_jax.runtime import huge_pages_active, transparent_huge_pages
+
     return {
         "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -31,5 +33,7 @@ def describe() -> dict:
         "device_kind": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
         "load_average_1min": os.getloadavg()[0],
+        "transparent_huge_pages": transparent_huge_pages(),
+        "malloc_huge_pages": huge_pages_active(),
         "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
     }

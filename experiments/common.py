@@ -107,6 +107,10 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(name: str, reproduce_fn: Callable[..., Path], argv: list[str] | None = None) -> int:
     """``python -m experiments.<name> [options of imvae reproduce]``."""
+    if argv is None:  # a real command line: huge pages for XLA's temporaries (imvae_jax.runtime)
+        from imvae_jax.runtime import use_huge_pages
+
+        use_huge_pages()
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}")
     add_arguments(parser)
     path = reproduce_fn(**options(parser.parse_args(argv)))

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``imvae`` program. Run from the command line (``argv=None``) it first re-executes
+    itself with huge pages for malloc (:mod:`imvae_jax.runtime`; ``IMVAE_HUGE_PAGES=0`` opts out)."""
+    if argv is None:
+        from imvae_jax.runtime import use_huge_pages
+
+        use_huge_pages()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
