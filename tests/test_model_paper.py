@@ -119,6 +119,41 @@ def test_cold_start_rows_use_the_r_encoder(model, key):
     assert not np.allclose(oy.scores[2], base.scores[2])
 
 
+def test_single_domain_ablation_masks_cold_start_rows_like_imvae():
+    """Without cross latents a cold-start row has nothing left: its target head is the same
+    (input-free) vector whatever its sequences, while a warm row's head follows them."""
+    ablation = build_model(ModelConfig(**{**CFG.__dict__, "use_cross_domain": False}), n_items_x=NX, n_items_y=NY, seed=0)
+    batch = make_batch()
+    rng = np.random.default_rng(7)
+    other = dict(
+        batch,
+        seq_x=np.where(batch["seq_x"] > 0, rng.integers(1, NX + 1, batch["seq_x"].shape), 0).astype(np.int32),
+        pseudo_x=rng.integers(1, NX + 1, batch["pseudo_x"].shape).astype(np.int32),
+        seq_y=np.where(batch["seq_y"] > 0, rng.integers(1, NY + 1, batch["seq_y"].shape), 0).astype(np.int32),
+        pseudo_y=rng.integers(1, NY + 1, batch["pseudo_y"].shape).astype(np.int32),
+    )
+    base, moved = ablation(batch), ablation(other)
+    empty = ablation.head_x(jnp.zeros((1, CFG.dim)), None, jnp.zeros((1, CFG.dim)))[0][0]
+    np.testing.assert_allclose(base.h_x[2], empty, rtol=1e-6, atol=1e-7)  # row 2: X cold-start
+    np.testing.assert_allclose(moved.h_x[2], base.h_x[2], rtol=1e-6)
+    np.testing.assert_allclose(moved.h_y[3], base.h_y[3], rtol=1e-6)  # row 3: Y cold-start
+    assert not np.allclose(moved.h_x[5], base.h_x[5])  # row 5: warm
+
+
+def test_cold_start_mask_own_keeps_the_pseudo_sequence():
+    """``cold_start_mask='own'``: a cold-start row's head reads its pseudo-sequence, not its history."""
+    model = build_model(ModelConfig(**{**CFG.__dict__, "cold_start_mask": "own"}), n_items_x=NX, n_items_y=NY, seed=0)
+    batch = make_batch()
+    rng = np.random.default_rng(8)
+    new_seq = dict(batch, seq_x=np.where(batch["seq_x"] > 0, rng.integers(1, NX + 1, batch["seq_x"].shape), 0).astype(np.int32))
+    new_pseudo = dict(batch, pseudo_x=rng.integers(1, NX + 1, batch["pseudo_x"].shape).astype(np.int32))
+    base = model(batch)
+    np.testing.assert_allclose(model(new_seq).h_x[2], base.h_x[2], rtol=1e-6)  # row 2: X cold-start
+    assert not np.allclose(model(new_pseudo).h_x[2], base.h_x[2])
+    with pytest.raises(ValueError, match="cold_start_mask"):
+        build_model(ModelConfig(**{**CFG.__dict__, "cold_start_mask": "own", "variant": "authors"}), n_items_x=NX, n_items_y=NY, seed=0, **authors_kwargs())
+
+
 VARIANTS = {
     "paper": (CFG, {}),
     "paper_mlp_cross": (ModelConfig(**{**CFG.__dict__, "cross_encoder": "mlp"}), {}),

@@ -27,4 +27,7 @@ class ModelConfig:
     cross_encoder: Literal["attention", "mlp"] = "attention"
     scorer_hidden: int = 32  # authors variant only (the MLP scorer's hidden width h)
     use_cross_domain: bool = True  # False: a single-domain ablation (no z_t / r latents)
+    # paper variant, cold-start rows: "all" masks z^d and z_a^d (paper 3.3.1, Fig. 2); "own" masks
+    # z^d only and keeps z_a^d, the latent of the PSG pseudo-sequence recalled for the user
+    cold_start_mask: Literal["all", "own"] = "all"
     sasrec_readout: Literal["last", "mean"] = "last"  # sasrec variant: last position or masked mean

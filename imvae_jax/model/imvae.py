@@ -18,12 +18,15 @@ r_x, r_y``; priors for the six latents; ``scores [B, 1+K]`` logits of the row's 
 head; ``h_x, h_y [B, d]``; ``extras`` = ``{'disc_x', 'disc_y'}`` discriminator logits ``[B]`` in
 the authors variant, ``{}`` otherwise. With ``use_cross_domain=False`` the ``z_t_*`` and ``r_*``
 entries are absent from both dicts (the objective skips the terms that need them) and each head
-decodes ``[z^d, z_a^d]`` only.
+decodes ``[z^d, z_a^d]`` only; cold-start rows are masked as in the full model (paper variant), so
+the ablation gets no more input than IM-VAE and has nothing to decode a cold-start row from.
 
 Cold-start rows (``batch['cold_start']``, no target-domain history):
 
 * paper: in the target head, the domain-specific latents z^d, z_a^d are masked to 0 and
-  r^.(z_t|.) replaces q(z_t|x,y) (Fig. 2), in training and evaluation;
+  r^.(z_t|.) replaces q(z_t|x,y) (Fig. 2), in training and evaluation; ``cold_start_mask='own'``
+  keeps z_a^d (the pseudo-sequence's latent; the PSG recalls target-domain items for a user
+  with no history there, which is what it is for);
 * authors: only in evaluation, only the cross slot is replaced, by the mean of r (spec 2.11).
 
 Variant switches (:class:`Switches`, from :func:`switches_for`):
@@ -204,6 +207,10 @@ class IMVAE(nnx.Module):
     ):
         sw = switches
         d = cfg.dim
+        if cfg.cold_start_mask not in ("all", "own"):
+            raise ValueError(f"model.cold_start_mask must be 'all' or 'own', got {cfg.cold_start_mask!r}")
+        if cfg.cold_start_mask != "all" and sw.cold_start != "mask":
+            raise ValueError("model.cold_start_mask applies to the paper variant (the authors' code has its own rule)")
         self.cfg = cfg
         self.switches = sw
         self.items = items
@@ -382,13 +389,14 @@ class IMVAE(nnx.Module):
             if sw.aug_slot_bug and own == "x":
                 z_aug = z_own  # model.py:286: rec_x_aug = decode(z^x)
             z_cross = z.get(f"z_t_{cross}")
-            if z_cross is None:
-                return z_own, None, z_aug
-            if sw.cold_start == "mask":
+            if sw.cold_start == "mask":  # also without cross latents: the ablation sees what IM-VAE sees
                 zero = jnp.zeros_like(z_own)
-                z_own, z_aug = jnp.where(cold_rows, zero, z_own), jnp.where(cold_rows, zero, z_aug)
-                z_cross = jnp.where(cold_rows, z[r], z_cross)
-            elif not train:  # authors: evaluation only, the r mean in the cross slot
+                z_own = jnp.where(cold_rows, zero, z_own)
+                if cfg.cold_start_mask == "all":
+                    z_aug = jnp.where(cold_rows, zero, z_aug)
+                if z_cross is not None:
+                    z_cross = jnp.where(cold_rows, z[r], z_cross)
+            elif z_cross is not None and not train:  # authors: evaluation only, the r mean in the cross slot
                 z_cross = jnp.where(cold_rows, z[r], z_cross)
             return z_own, z_cross, z_aug
 
