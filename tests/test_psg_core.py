@@ -43,13 +43,17 @@ def test_graph_normalisation_matches_dense_and_isolated_nodes_are_zero():
     assert not (graph.rows == nu - 1).any() and not (graph.cols == nu + ni - 1).any()
 
 
-def test_propagation_equals_dense_numpy():
+@pytest.mark.parametrize("width", [1, 2, 16])  # 1 and 2: most nodes take the chunked (head) path
+def test_propagation_equals_dense_numpy(width):
     import jax.numpy as jnp
 
     from imvae_jax.psg.lightgcn import propagate
+    from imvae_jax.psg.propagation import build_layout
 
     users, items, nu, ni = random_graph(1)
     graph = build_graph(users, items, nu, ni)
+    layout = build_layout(graph, width)
+    assert (layout.n_head > 0) == (width < 16)
     rng = np.random.default_rng(2)
     e0 = rng.standard_normal((nu + ni, 5)).astype(np.float32)
     a = dense_normalised(users, items, nu, ni)
@@ -58,22 +62,69 @@ def test_propagation_equals_dense_numpy():
         layer = a @ layer
         layers.append(layer)
     expected = np.mean(layers, axis=0)
-    got = np.asarray(propagate(jnp.asarray(e0), graph.rows, graph.cols, graph.weights, 3))
+    got = np.asarray(propagate(jnp.asarray(e0), layout, 3))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got[nu - 1], e0[nu - 1] / 4, rtol=1e-6)  # isolated: only layer 0 survives
 
 
-def test_bpr_gradient_matches_hand_formula():
+@pytest.mark.parametrize("width", [2, 16])
+def test_propagation_gradient_equals_dense_transpose(width):
+    """The custom VJP (Âᵀ = Â, the same kernel on the cotangent) against the dense M^T c and against
+    autodiff of the plain gather + segment_sum formulation."""
+    import jax
+    import jax.numpy as jnp
+
+    from imvae_jax.psg.lightgcn import propagate
+    from imvae_jax.psg.propagation import build_layout
+
+    users, items, nu, ni = random_graph(5)
+    graph = build_graph(users, items, nu, ni)
+    layout = build_layout(graph, width)
+    rng = np.random.default_rng(6)
+    e0 = rng.standard_normal((nu + ni, 3)).astype(np.float32)
+    c = rng.standard_normal((nu + ni, 3)).astype(np.float32)
+    a = dense_normalised(users, items, nu, ni)
+    m = sum(np.linalg.matrix_power(a, k) for k in range(4)) / 4
+
+    def segment_sum_propagate(table):
+        layer, total = table, table
+        for _ in range(3):
+            layer = jax.ops.segment_sum(graph.weights[:, None] * layer[graph.cols], graph.rows, num_segments=nu + ni)
+            total = total + layer
+        return total / 4
+
+    got = np.asarray(jax.jit(jax.grad(lambda t: jnp.sum(c * jnp.tanh(propagate(t, layout, 3)))))(jnp.asarray(e0)))
+    reference = np.asarray(jax.grad(lambda t: jnp.sum(c * jnp.tanh(segment_sum_propagate(t))))(jnp.asarray(e0)))
+    np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-6)
+    final = m @ e0.astype(np.float64)
+    np.testing.assert_allclose(got, m.T @ (c * (1 - np.tanh(final) ** 2)), rtol=1e-5, atol=1e-6)
+
+
+def test_layout_rejects_an_asymmetric_graph():
+    from imvae_jax.psg.graph import Graph
+    from imvae_jax.psg.propagation import build_layout
+
+    graph = build_graph(*random_graph(7)[:2], 13, 11)
+    weights = graph.weights.copy()
+    weights[0] *= 2
+    with pytest.raises(ValueError, match="symmetric"):
+        build_layout(Graph(graph.rows, graph.cols, weights, graph.n_users, graph.n_items))
+
+
+@pytest.mark.parametrize("width", [2, 16])
+def test_bpr_gradient_matches_hand_formula(width):
     """d loss / d E0 = M^T G + decay * (ego rows) / B, with M = mean_k Â^k and G the BPR gradient
     w.r.t. the final embeddings (sigmoid(s_neg - s_pos) (e_n - e_p) / B for the user, etc.)."""
     import jax
     import jax.numpy as jnp
 
     from imvae_jax.psg.lightgcn import bpr_loss
+    from imvae_jax.psg.propagation import build_layout
 
     users, items, nu, ni = random_graph(3)
     graph = build_graph(users, items, nu, ni)
+    layout = build_layout(graph, width)
     rng = np.random.default_rng(4)
     e0 = rng.standard_normal((nu + ni, 4)) * 0.5
     batch_u = np.array([0, 3, 5, 0, 7])
@@ -97,7 +148,7 @@ def test_bpr_gradient_matches_hand_formula():
     expected = m.T @ grad_final + grad_ego
 
     def loss(table):
-        return bpr_loss(table, graph.rows, graph.cols, graph.weights, batch_u, batch_p, batch_n, jnp.asarray(mask),
+        return bpr_loss(table, layout, batch_u, batch_p, batch_n, jnp.asarray(mask),
                         n_users=nu, layers=3, decay=decay)[0]
 
     got = np.asarray(jax.grad(loss)(jnp.asarray(e0, jnp.float32)))
