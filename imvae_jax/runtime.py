@@ -70,7 +70,6 @@ def use_huge_pages() -> None:
         return
     env = dict(os.environ)
     env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES", ""), TUNABLE]))
-    env[OPT_OUT] = "1"
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -92,17 +92,22 @@ def test_causal_mask(model):
     assert np.abs(np.asarray(a[:, 5:] - b[:, 5:])).min(axis=-1).max() > 1e-4  # later positions see it
 
 
-@pytest.mark.parametrize("key", [None, 0])
-def test_cold_start_rows_use_the_r_encoder(model, key):
-    batch = make_batch()
-    rng = np.random.default_rng(5)
-    perturbed = dict(
+def redrawn(batch: dict, seed: int) -> dict:
+    """``batch`` with new random items in every history (same padding) and pseudo-sequence."""
+    rng = np.random.default_rng(seed)
+    return dict(
         batch,
         seq_x=np.where(batch["seq_x"] > 0, rng.integers(1, NX + 1, batch["seq_x"].shape), 0).astype(np.int32),
         pseudo_x=rng.integers(1, NX + 1, batch["pseudo_x"].shape).astype(np.int32),
         seq_y=np.where(batch["seq_y"] > 0, rng.integers(1, NY + 1, batch["seq_y"].shape), 0).astype(np.int32),
         pseudo_y=rng.integers(1, NY + 1, batch["pseudo_y"].shape).astype(np.int32),
     )
+
+
+@pytest.mark.parametrize("key", [None, 0])
+def test_cold_start_rows_use_the_r_encoder(model, key):
+    batch = make_batch()
+    perturbed = redrawn(batch, seed=5)
     # row 2 is X-cold-start (only its X inputs may change), row 3 Y-cold-start
     only_x = dict(batch, seq_x=perturbed["seq_x"], pseudo_x=perturbed["pseudo_x"])
     only_y = dict(batch, seq_y=perturbed["seq_y"], pseudo_y=perturbed["pseudo_y"])
@@ -124,14 +129,7 @@ def test_single_domain_ablation_masks_cold_start_rows_like_imvae():
     (input-free) vector whatever its sequences, while a warm row's head follows them."""
     ablation = build_model(ModelConfig(**{**CFG.__dict__, "use_cross_domain": False}), n_items_x=NX, n_items_y=NY, seed=0)
     batch = make_batch()
-    rng = np.random.default_rng(7)
-    other = dict(
-        batch,
-        seq_x=np.where(batch["seq_x"] > 0, rng.integers(1, NX + 1, batch["seq_x"].shape), 0).astype(np.int32),
-        pseudo_x=rng.integers(1, NX + 1, batch["pseudo_x"].shape).astype(np.int32),
-        seq_y=np.where(batch["seq_y"] > 0, rng.integers(1, NY + 1, batch["seq_y"].shape), 0).astype(np.int32),
-        pseudo_y=rng.integers(1, NY + 1, batch["pseudo_y"].shape).astype(np.int32),
-    )
+    other = redrawn(batch, seed=7)
     base, moved = ablation(batch), ablation(other)
     empty = ablation.head_x(jnp.zeros((1, CFG.dim)), None, jnp.zeros((1, CFG.dim)))[0][0]
     np.testing.assert_allclose(base.h_x[2], empty, rtol=1e-6, atol=1e-7)  # row 2: X cold-start
@@ -144,9 +142,8 @@ def test_cold_start_mask_own_keeps_the_pseudo_sequence():
     """``cold_start_mask='own'``: a cold-start row's head reads its pseudo-sequence, not its history."""
     model = build_model(ModelConfig(**{**CFG.__dict__, "cold_start_mask": "own"}), n_items_x=NX, n_items_y=NY, seed=0)
     batch = make_batch()
-    rng = np.random.default_rng(8)
-    new_seq = dict(batch, seq_x=np.where(batch["seq_x"] > 0, rng.integers(1, NX + 1, batch["seq_x"].shape), 0).astype(np.int32))
-    new_pseudo = dict(batch, pseudo_x=rng.integers(1, NX + 1, batch["pseudo_x"].shape).astype(np.int32))
+    other = redrawn(batch, seed=8)
+    new_seq, new_pseudo = dict(batch, seq_x=other["seq_x"]), dict(batch, pseudo_x=other["pseudo_x"])
     base = model(batch)
     np.testing.assert_allclose(model(new_seq).h_x[2], base.h_x[2], rtol=1e-6)  # row 2: X cold-start
     assert not np.allclose(model(new_pseudo).h_x[2], base.h_x[2])
