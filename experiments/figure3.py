@@ -37,15 +37,39 @@ def sweep_points(sweeps: dict[str, Any]) -> list[tuple[str, Any, str, tuple[tupl
     return points
 
 
+def select_points(sweeps: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
+    """``sweeps`` narrowed to the points named in ``chosen`` (``"T=10"``, ``"lambda_a=0.003"``).
+
+    A point may be named by any sweep it belongs to (``lambda_a=0.005`` is also ``T=20``) and
+    stays in every sweep it belongs to; an unknown name is an error listing the valid ones."""
+    points = sweep_points(sweeps)
+    aliases = {f"{sweep}={value}" for sweep, value, _, _ in points} | {name for _, _, name, _ in points}
+    unknown = sorted(set(chosen) - aliases)
+    if unknown:
+        raise spec.SpecError(f"figure3: unknown sweep points {unknown}; valid: {sorted(aliases)}")
+    wanted = {name for sweep, value, name, _ in points if f"{sweep}={value}" in chosen or name in chosen}
+    keep = {(sweep, value) for sweep, value, name, _ in points if name in wanted}  # shared points in every sweep
+    narrowed = {}
+    for sweep, entry in sweeps.items():
+        values = [v for v in entry["values"] if (sweep, v) in keep]
+        if values:
+            narrowed[sweep] = {**entry, "values": values}
+    return narrowed
+
+
 def experiment(
     quick: bool = False,
     seeds: int | None = None,
     datasets: list[str] | None = None,
     sets: tuple[tuple[str, Any], ...] = (),
+    points: list[str] | None = None,
 ) -> spec.Experiment:
-    """The figure's spec with one method per distinct sweep point."""
+    """The figure's spec with one method per distinct sweep point (``points``: a subset by name)."""
     base = spec.load(NAME, quick=quick, seeds=seeds, only_datasets=datasets, sets=sets)
     sweeps = dict(base.extra)["sweeps"]
+    if points:
+        sweeps = select_points(sweeps, points)
+        base = dataclasses.replace(base, extra=tuple((k, v) for k, v in base.extra if k != "sweeps") + (("sweeps", sweeps),))
     methods, names = [], set()
     for _, _, name, overrides in sweep_points(sweeps):
         if name not in names:
@@ -111,11 +135,11 @@ def reproduce(
     sets: list[str] | None = None,
     **kwargs: Any,
 ) -> Path:
-    """``methods`` is not supported here (the sweep points are the methods; narrow the sweeps in the spec)."""
-    if methods:
-        raise spec.SpecError("figure3: --methods is not supported (the methods are the sweep points)")
-    chosen = experiment(quick, seeds, datasets, spec.parse_sets(sets))
-    return common.reproduce(NAME, render, quick=quick, seeds=seeds, experiment=chosen, datasets=datasets, sets=sets, **kwargs)
+    """``methods`` selects sweep points by name (``--methods T=10,lambda_a=0.003``): a coarser grid."""
+    chosen = experiment(quick, seeds, datasets, spec.parse_sets(sets), points=methods)
+    return common.reproduce(
+        NAME, render, quick=quick, seeds=seeds, experiment=chosen, datasets=datasets, methods=methods, sets=sets, **kwargs
+    )
 
 
 if __name__ == "__main__":

@@ -201,6 +201,19 @@ def test_figure3_points_are_shared():
     assert len(set(shared)) == 1
 
 
+def test_figure3_point_selection():
+    """``--methods`` narrows the sweeps by point name; a shared point answers to every alias."""
+    chosen = figure3.experiment(seeds=1, points=["T=10", "lambda_a=0.005", "lambda_t=0.01"])
+    sweeps = dict(chosen.extra)["sweeps"]
+    # lambda_a=0.005 is the shared default point (also T=20 and lambda_t=0.001): it is kept in
+    # every sweep it belongs to, trained once
+    assert sweeps["T"]["values"] == [10, 20]
+    assert sweeps["lambda_a"]["values"] == [0.005]
+    assert sweeps["lambda_t"]["values"] == [0.001, 0.01]
+    assert sorted(m.name for m in chosen.methods) == ["T=10", "T=20", "lambda_t=0.01"]
+    with pytest.raises(spec.SpecError, match="unknown sweep points \\['T=11'\\]"):
+        figure3.experiment(points=["T=11"])
+
 def test_comparison_table_cells():
     result = {"x": {"all": {"hr@10": {"mean": 0.15, "std": 0.05, "values": [0.1, 0.2]}, "n": 10}}, "y": {}}
     summary = {"cells": {"cloth_sport": {"m": {"valid-selected": result}}}}
