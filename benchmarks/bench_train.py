@@ -13,7 +13,7 @@ FLOPs are the model's closed-form matmul counts (:mod:`imvae_jax.model.counting`
 computes for the same rows (177.9 MFLOP per training row, 125.5 MFLOP per evaluated row), the
 like-for-like figure. The machine may be shared: the 1-minute load average is recorded.
 
-    python benchmarks/bench_train.py [--variant authors|paper|both] [--batch 512] [--steps 10] [--json]
+    python benchmarks/bench_train.py [--variant authors|paper|both] [--batch 512] [--steps 10] [--profile DIR] [--json]
 """
 
 from __future__ import annotations
@@ -48,6 +48,40 @@ def matmul_peak(size: int, repeats: int = 5) -> float:
         dot(a, b).block_until_ready()
         best = min(best, time.perf_counter() - start)
     return 2.0 * size**3 / best
+
+
+SKIP_EVENTS = ("ThunkExecutor", "$", "Pjit", "SlinkyThreadPool", "TraceMe")
+
+
+def profile_ops(run, steps: int, directory: str) -> dict:
+    """Thread-milliseconds per step by XLA op kind, from a ``jax.profiler`` trace of ``run()``
+    (which runs ``steps`` steps). Kinds are op names without their numeric suffix: on CPU
+    ``ynn_fusion`` = matmuls with the element-wise work fused into them, ``*_fusion`` =
+    element-wise loops, ``dot`` = matmuls XLA runs itself. The trace stays in ``directory``
+    (open it in Perfetto or TensorBoard)."""
+    import glob
+    import gzip
+    import re
+    from collections import Counter
+
+    import jax
+
+    with jax.profiler.trace(directory, create_perfetto_trace=True):
+        run()
+    files = sorted(glob.glob(os.path.join(directory, "**", "*.trace.json.gz"), recursive=True), key=os.path.getmtime)
+    if not files:
+        raise RuntimeError(f"no *.trace.json.gz written under {directory}")
+    with gzip.open(files[-1]) as handle:
+        events = json.load(handle)["traceEvents"]
+    kinds: Counter = Counter()
+    threads = set()
+    for event in events:
+        if event.get("ph") == "X" and "dur" in event and not str(event["name"]).startswith(SKIP_EVENTS):
+            kinds[re.sub(r"[.\d]+$", "", str(event["name"]))] += event["dur"] / 1e3 / steps
+            threads.add((event.get("pid"), event.get("tid")))
+    top = dict(kinds.most_common(12))
+    top["other"] = sum(kinds.values()) - sum(top.values())
+    return {"op_thread_ms_per_step": top, "busy_thread_ms_per_step": sum(kinds.values()), "threads_seen": len(threads)}
 
 
 def random_batch(rng: np.random.Generator, batch: int, t: int, t_pseudo: int, n_x: int, n_y: int, candidates: int):
@@ -121,6 +155,17 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
     jax.block_until_ready((state, metrics))
     train_seconds = (time.perf_counter() - start) / args.steps
     loss = float(metrics["loss"])
+    profile = None
+    if args.profile:
+        profile_steps = 3
+
+        def run_profiled() -> None:
+            nonlocal state, metrics
+            for i in range(profile_steps):
+                state, metrics = train_step(state, train_batches[i % len(train_batches)])
+            jax.block_until_ready((state, metrics))
+
+        profile = profile_ops(run_profiled, profile_steps, os.path.join(args.profile, variant))
 
     # ---- evaluation (target + 999 negatives in one pass)
     eval_step = make_eval_step(graphdef, parallel, n_items=(n_x, n_y))
@@ -161,6 +206,7 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
         "train_compile_s": train_compile,
         "eval_compile_s": eval_compile,
         "loss_finite": bool(np.isfinite(loss)),
+        **({"train_profile": profile} if profile else {}),
         **flops,
         "train_flop_per_s": flops["train_flops_per_row"] * train_rate,
         "eval_flop_per_s": flops["eval_flops_per_row"] * eval_rate,
@@ -183,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--eval-steps", type=int, default=6, help="timed evaluation batches")
     parser.add_argument("--peak-size", type=int, default=0, help="matmul size for the peak (0: 2048 CPU, 8192 else)")
+    parser.add_argument("--profile", metavar="DIR", help="also trace 3 training steps into DIR/VARIANT and print "
+                        "thread-ms per step by op kind")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
 
@@ -221,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  eval:  {r['eval_users_per_s']:,.0f} users/s (1+{args.negatives} candidates; "
               f"{r['eval_batch_ms']:.0f} ms/batch of {r['eval_batch']}); {r['eval_flops_per_row'] / 1e6:.1f} MFLOP/row -> "
               f"{r['eval_flop_per_s'] / 1e9:,.0f} GFLOP/s = {100 * r['eval_share_of_peak']:.0f}% of peak")
+        if "train_profile" in r:
+            prof = r["train_profile"]
+            print(f"  train-step profile ({prof['threads_seen']} threads, {prof['busy_thread_ms_per_step']:.0f} busy "
+                  f"thread-ms per step of {r['train_step_ms']:.0f} ms wall; trace in {args.profile}/{variant}):")
+            for kind, ms in prof["op_thread_ms_per_step"].items():
+                print(f"    {ms:8.1f} thread-ms  {kind}")
         if variant == "authors":
             print(f"  authors-equivalent work ({r['authors_train_flops_per_row'] / 1e6:.1f} / "
                   f"{r['authors_eval_flops_per_row'] / 1e6:.1f} MFLOP per row): "
