@@ -65,7 +65,9 @@ def execute(
     for run in runs:
         path = out_dir / "runs" / f"{run.run_id}.json"
         if path.is_file() and not force:
-            records.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
+            check_reusable(record, run, experiment.quick, path)
+            records.append(record)
         else:
             data_key = (run.dataset, tuple(sorted(run.data_overrides().items())))
             if data_key not in prepared:
@@ -104,6 +106,27 @@ def execute(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     log(f"{experiment.name}: {len(records)} runs in {summary['wall_s']:.1f} s -> {out_dir}")
     return summary
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_reusable(record: dict[str, Any], run: Run, quick: bool, path: Path) -> None:
+    """Refuse to reuse a record made with other settings (another ``--set``, ``--quick``)."""
+    stored, wanted = record.get("overrides") or {}, dict(run.overrides)
+    changes = [
+        f"{k}: stored {stored.get(k, '(unset)')!r}, now {wanted.get(k, '(unset)')!r}"
+        for k in sorted(set(stored) | set(wanted))
+        if _canonical(stored.get(k)) != _canonical(wanted.get(k))
+    ]
+    if bool(record.get("quick")) != bool(quick):
+        changes.append(f"--quick: stored {bool(record.get('quick'))}, now {bool(quick)}")
+    if changes:
+        raise ValueError(
+            f"{path} was made with other settings ({'; '.join(changes)}): rerun with --force to "
+            "replace it, or write to another --out"
+        )
 
 
 def summarize(experiment: Experiment, records: list[dict[str, Any]]) -> dict[str, Any]:

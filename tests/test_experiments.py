@@ -214,6 +214,20 @@ def test_figure3_point_selection():
     with pytest.raises(spec.SpecError, match="unknown sweep points \\['T=11'\\]"):
         figure3.experiment(points=["T=11"])
 
+def test_stale_run_record_is_refused(tmp_path):
+    """A record made with other ``--set`` values or ``--quick`` is not silently reused."""
+    run = spec.load("table2", seeds=1, only_methods=["sasrec"], sets=(("train.epochs", 8),)).runs()[0]
+    path = tmp_path / f"{run.run_id}.json"
+    record = {"overrides": dict(run.overrides), "quick": False}
+    runner.check_reusable(json.loads(json.dumps(record)), run, False, path)  # same settings: reused
+    record["overrides"]["train.epochs"] = 100
+    with pytest.raises(ValueError, match=r"train.epochs: stored 100, now 8\): rerun with --force"):
+        runner.check_reusable(record, run, False, path)
+    record["overrides"]["train.epochs"] = 8
+    with pytest.raises(ValueError, match="--quick: stored False, now True"):
+        runner.check_reusable(record, run, True, path)
+
+
 def test_comparison_table_cells():
     result = {"x": {"all": {"hr@10": {"mean": 0.15, "std": 0.05, "values": [0.1, 0.2]}, "n": 10}}, "y": {}}
     summary = {"cells": {"cloth_sport": {"m": {"valid-selected": result}}}}
