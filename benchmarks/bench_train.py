@@ -33,14 +33,14 @@ AUTHORS_N = 24_507  # Cloth-Sport's joint id space (largest source id + 1)
 AUTHORS_PYTORCH = {"train_samples_per_s": 448.0, "eval_users_per_s": 449.0}  # spec section 11, 2-core CPU
 
 
-def matmul_peak(size: int, repeats: int = 5) -> float:
-    """Best-of float32 FLOP/s of a ``size^3`` ``jnp.dot``."""
+def matmul_peak(size: int, repeats: int = 5, dtype: str = "float32") -> float:
+    """Best-of FLOP/s of a ``size^3`` ``jnp.dot`` of ``dtype`` inputs (float32 accumulation)."""
     import jax
     import jax.numpy as jnp
 
-    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
-    dot = jax.jit(jnp.dot)
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32).astype(dtype)
+    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32).astype(dtype)
+    dot = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
     dot(a, b).block_until_ready()
     best = float("inf")
     for _ in range(repeats):
@@ -254,12 +254,14 @@ def main(argv: list[str] | None = None) -> int:
             r["authors_equiv_eval_share_of_peak"] = r["authors_equiv_eval_flop_per_s"] / peak
         results[variant] = r
     peak_after = matmul_peak(peak_size)
+    peak_bf16 = matmul_peak(peak_size, dtype="bfloat16")  # context: what bf16 inputs could give
     load_after = os.getloadavg()[0]
 
     print(f"devices: {len(devices)} x {devices[0].device_kind} ({platform_name}); cpu_count {os.cpu_count()}; "
           f"load average {load_before:.1f} -> {load_after:.1f}; malloc huge pages {huge_pages_active()} "
           f"(THP {transparent_huge_pages()})")
-    print(f"float32 matmul peak ({peak_size}^3 jnp.dot): {peak / 1e9:,.0f} GFLOP/s before, {peak_after / 1e9:,.0f} after")
+    print(f"float32 matmul peak ({peak_size}^3 jnp.dot): {peak / 1e9:,.0f} GFLOP/s before, {peak_after / 1e9:,.0f} after; "
+          f"bfloat16 inputs: {peak_bf16 / 1e9:,.0f} GFLOP/s (the shares below are of the float32 peak)")
     for variant, r in results.items():
         print(f"\n{variant}: {r['parameters']:,} parameters, batch {r['batch']}, d={args.dim}, T={args.max_len}, "
               f"T'={args.pseudo_len}")
@@ -290,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_1min": [load_before, load_after],
             "matmul_peak_flop_per_s": peak,
             "matmul_peak_after_flop_per_s": peak_after,
+            "matmul_peak_bf16_flop_per_s": peak_bf16,
             "matmul_peak_size": peak_size,
             "dim": args.dim,
             "max_len": args.max_len,
