@@ -214,6 +214,7 @@ def test_figure3_point_selection():
     with pytest.raises(spec.SpecError, match="unknown sweep points \\['T=11'\\]"):
         figure3.experiment(points=["T=11"])
 
+
 def test_stale_run_record_is_refused(tmp_path):
     """A record made with other ``--set`` values or ``--quick`` is not silently reused."""
     run = spec.load("table2", seeds=1, only_methods=["sasrec"], sets=(("train.epochs", 8),)).runs()[0]
