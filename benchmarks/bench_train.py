@@ -5,15 +5,16 @@ Per variant (``paper``, ``authors``): random batches in the Batch contract's sha
 (512), d (128), T (20) history positions and T' (20) recalled items per domain (the authors
 variant interleaves them into 40 positions), one training negative, 999 evaluation negatives;
 the authors variant's joint item table has 2N rows (N = 24,507 as Cloth-Sport: 7,637,319
-parameters). Compilation is excluded; the data pipeline too (batches are pre-placed), as in the
-authors' figure (spec section 11: 448 train samples/s, 449 evaluated users/s on 2 CPU cores).
+parameters). Compilation and 3 warm-up steps are excluded, and the training figure is the median
+of windows of 5 steps (the machine may be shared); the data pipeline is excluded too (batches
+are pre-placed), as in the authors' figure (spec section 11: 448 train samples/s, 449 evaluated users/s on 2 CPU cores).
 
 FLOPs are the model's closed-form matmul counts (:mod:`imvae_jax.model.counting`):
 ``implementation`` = what this package computes; ``authors`` = what the authors' PyTorch model
 computes for the same rows (177.9 MFLOP per training row, 125.5 MFLOP per evaluated row), the
 like-for-like figure. The machine may be shared: the 1-minute load average is recorded.
 
-    python benchmarks/bench_train.py [--variant authors|paper|both] [--batch 512] [--steps 10] [--profile DIR] [--json]
+    python benchmarks/bench_train.py [--variant authors|paper|both] [--batch 512] [--steps 20] [--window 5] [--warmup 3] [--micro-batch auto] [--profile DIR] [--json]
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
     from imvae_jax.model.counting import forward_flops, training_flops_per_row
     from imvae_jax.model.imvae import build_model
     from imvae_jax.train.state import create, make_optimizer, num_params
-    from imvae_jax.train.step import Parallel, make_eval_step, make_train_step
+    from imvae_jax.train.step import Parallel, make_eval_step, make_train_step, micro_batch_count
 
     cfg = Config()
     model_cfg = dataclasses.replace(
@@ -127,7 +128,10 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
     n_y = AUTHORS_N - n_x
     source_x = [None, *range(n_x)]
     source_y = [None, *range(n_x, AUTHORS_N)]
-    parallel = Parallel()
+    micro_batch = args.micro_batch if args.micro_batch == "auto" else int(args.micro_batch)
+    chunks = micro_batch_count(args.batch, micro_batch, jax.devices()[0].platform)
+    parallel = Parallel(micro_batches=chunks)
+    eval_parallel = Parallel()
     tx = make_optimizer(cfg.train)
     graphdef, state = create(
         lambda: build_model(model_cfg, n_items_x=n_x, n_items_y=n_y, seed=0, source_ids_x=source_x, source_ids_y=source_y),
@@ -149,11 +153,18 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
     state, metrics = train_step(state, train_batches[0])
     jax.block_until_ready(metrics)
     train_compile = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(args.steps):
+    for i in range(args.warmup):  # steady state: the allocator's first calls fault in fresh pages
         state, metrics = train_step(state, train_batches[i % len(train_batches)])
     jax.block_until_ready((state, metrics))
-    train_seconds = (time.perf_counter() - start) / args.steps
+    windows = []  # seconds per step of each window of --window steps: a shared machine is noisy
+    for first in range(0, args.steps, args.window):
+        count = min(args.window, args.steps - first)
+        start = time.perf_counter()
+        for i in range(first, first + count):
+            state, metrics = train_step(state, train_batches[i % len(train_batches)])
+        jax.block_until_ready((state, metrics))
+        windows.append((time.perf_counter() - start) / count)
+    train_seconds = float(np.median(windows))
     loss = float(metrics["loss"])
     profile = None
     if args.profile:
@@ -168,10 +179,10 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
         profile = profile_ops(run_profiled, profile_steps, os.path.join(args.profile, variant))
 
     # ---- evaluation (target + 999 negatives in one pass)
-    eval_step = make_eval_step(graphdef, parallel, n_items=(n_x, n_y))
-    eval_size = parallel.padded_size(args.eval_batch)
+    eval_step = make_eval_step(graphdef, eval_parallel, n_items=(n_x, n_y))
+    eval_size = eval_parallel.padded_size(args.eval_batch)
     eval_batches = [
-        parallel.put_batch(random_batch(rng, eval_size, args.max_len, args.pseudo_len, n_x, n_y, 1 + args.negatives))
+        eval_parallel.put_batch(random_batch(rng, eval_size, args.max_len, args.pseudo_len, n_x, n_y, 1 + args.negatives))
         for _ in range(2)
     ]
     start = time.perf_counter()
@@ -198,9 +209,11 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
         "variant": variant,
         "parameters": params,
         "batch": batch_size,
+        "micro_batches": chunks,
         "eval_batch": eval_size,
         "train_samples_per_s": train_rate,
         "train_step_ms": 1e3 * train_seconds,
+        "train_step_ms_windows": [1e3 * w for w in windows],
         "eval_users_per_s": eval_rate,
         "eval_batch_ms": 1e3 * eval_seconds,
         "train_compile_s": train_compile,
@@ -221,12 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=("paper", "authors", "both"), default="both")
     parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--micro-batch", default="auto", help="rows per gradient-accumulation slice "
+                        "(train.micro_batch; 'auto': 64 on CPU, the whole batch elsewhere)")
     parser.add_argument("--eval-batch", type=int, default=512)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--max-len", type=int, default=20)
     parser.add_argument("--pseudo-len", type=int, default=20)
     parser.add_argument("--negatives", type=int, default=999)
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps")
+    parser.add_argument("--window", type=int, default=5, help="steps per timing window (the median window counts)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed training steps after the compiling one")
     parser.add_argument("--eval-steps", type=int, default=6, help="timed evaluation batches")
     parser.add_argument("--peak-size", type=int, default=0, help="matmul size for the peak (0: 2048 CPU, 8192 else)")
     parser.add_argument("--profile", metavar="DIR", help="also trace 3 training steps into DIR/VARIANT and print "
@@ -263,9 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"float32 matmul peak ({peak_size}^3 jnp.dot): {peak / 1e9:,.0f} GFLOP/s before, {peak_after / 1e9:,.0f} after; "
           f"bfloat16 inputs: {peak_bf16 / 1e9:,.0f} GFLOP/s (the shares below are of the float32 peak)")
     for variant, r in results.items():
-        print(f"\n{variant}: {r['parameters']:,} parameters, batch {r['batch']}, d={args.dim}, T={args.max_len}, "
-              f"T'={args.pseudo_len}")
-        print(f"  train: {r['train_samples_per_s']:,.0f} samples/s ({r['train_step_ms']:.0f} ms/step; compile "
+        print(f"\n{variant}: {r['parameters']:,} parameters, batch {r['batch']} ({r['micro_batches']} micro-batches), "
+              f"d={args.dim}, T={args.max_len}, T'={args.pseudo_len}")
+        spread = ", ".join(f"{w:.0f}" for w in r["train_step_ms_windows"])
+        print(f"  train: {r['train_samples_per_s']:,.0f} samples/s (median {r['train_step_ms']:.0f} ms/step of windows "
+              f"[{spread}] ms; compile "
               f"{r['train_compile_s']:.1f} s); {r['train_flops_per_row'] / 1e6:.1f} MFLOP/row -> "
               f"{r['train_flop_per_s'] / 1e9:,.0f} GFLOP/s = {100 * r['train_share_of_peak']:.0f}% of peak")
         print(f"  eval:  {r['eval_users_per_s']:,.0f} users/s (1+{args.negatives} candidates; "

@@ -207,3 +207,90 @@ def test_train_state_is_one_pytree():
     assert all(isinstance(x, jax.Array) for x in leaves)
     # the optimiser state mirrors the parameters
     assert jax.tree.structure(optax.tree_utils.tree_get(state.opt_state, "mu")) == jax.tree.structure(state.params)
+
+
+# ----------------------------------------------------------------------------- micro-batches
+class EvalMode(nnx.Module):
+    """The wrapped model's deterministic (``key=None``) forward, still differentiable: the
+    whole-batch and micro-batched steps then compute one function."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, batch, key=None):
+        return self.inner(batch, None)
+
+
+def _imvae_steps(data, variant, recipe, micro_batches, devices, batches, wrap=EvalMode, n_steps=2):
+    from imvae_jax.config import Config
+    from imvae_jax.losses.objective import make_objective
+    from imvae_jax.model.imvae import build_model
+
+    cfg = Config()
+    model_cfg = dataclasses.replace(cfg.model, variant=variant, dim=16, num_blocks=1, max_len=6, pseudo_len=3)
+    loss_cfg = dataclasses.replace(cfg.loss, recipe=recipe)
+    n_x, n_y = data["train"].n_items
+    ids_x, ids_y = [None, *range(n_x)], [None, *range(n_x, n_x + n_y)]
+    tx = optax.sgd(0.5)
+    parallel = Parallel(devices, micro_batches=micro_batches)
+    factory = lambda: wrap(  # noqa: E731
+        build_model(model_cfg, n_items_x=n_x, n_items_y=n_y, seed=3, source_ids_x=ids_x, source_ids_y=ids_y)
+    )
+    graphdef, state = create(factory, tx, seed=7)
+    state = parallel.put_replicated(state)
+    step = make_train_step(graphdef, make_objective(loss_cfg), tx, parallel)
+    metrics = []
+    for batch in batches[:n_steps]:
+        state, m = step(state, parallel.put_batch(batch))
+        metrics.append(jax.device_get(m))
+    return metrics, jax.device_get(state.params)
+
+
+@pytest.mark.parametrize("variant,recipe", [("paper", "imvae"), ("authors", "authors")])
+def test_micro_batched_step_equals_whole_batch(tiny_imvae_data, variant, recipe):
+    """4 micro-batches give the whole batch's loss, every term and the same update: the
+    objective's batch-level factors (mean over real rows, the authors' batch fractions) come
+    from the whole batch. 13 real rows padded to 16, so slices hold different numbers of real rows."""
+    from imvae_jax.data.batches import Batcher
+
+    batches = [b for _, b in zip(range(2), Batcher(tiny_imvae_data["train"], 16, max_len=6, pseudo_len=3,
+                                                    shuffle=True, seed=0).epoch(0))]
+    batches = [pad_batch({k: np.asarray(v)[:13] for k, v in b.items()}, 16) for b in batches]
+    whole, params_whole = _imvae_steps(tiny_imvae_data, variant, recipe, 1, jax.devices()[:1], batches)
+    sliced, params_sliced = _imvae_steps(tiny_imvae_data, variant, recipe, 4, jax.devices()[:1], batches)
+    for a, b in zip(whole, sliced):
+        assert set(a) == set(b) and len(a) > 5
+        chex.assert_trees_all_close(a, b, rtol=2e-5, atol=1e-6)
+    chex.assert_trees_all_close(params_whole, params_sliced, rtol=2e-5, atol=1e-6)
+
+
+def test_micro_batched_step_on_8_devices_equals_1(tiny_imvae_data):
+    """With sampling and dropout on: slice k holds rows k, k+c, ... whatever the device count
+    and draws fold_in(key, k), so 1 and 8 devices compute the same numbers."""
+    from imvae_jax.data.batches import Batcher
+
+    batches = [b for _, b in zip(range(2), Batcher(tiny_imvae_data["train"], 32, max_len=6, pseudo_len=3,
+                                                    shuffle=True, seed=1).epoch(0))]
+    identity = lambda model: model  # noqa: E731
+    one, params_one = _imvae_steps(tiny_imvae_data, "paper", "imvae", 2, jax.devices()[:1], batches, wrap=identity)
+    eight, params_eight = _imvae_steps(tiny_imvae_data, "paper", "imvae", 2, jax.devices()[:8], batches, wrap=identity)
+    for a, b in zip(one, eight):
+        chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(params_one, params_eight, rtol=1e-5, atol=1e-6)
+
+
+def test_micro_batch_count_and_errors():
+    from imvae_jax.train.step import AUTO_MICRO_BATCH_CPU, micro_batch_count, split_micro_batches
+
+    assert micro_batch_count(512, "auto", "cpu") == 512 // AUTO_MICRO_BATCH_CPU
+    assert micro_batch_count(512, "auto", "gpu") == 1
+    assert micro_batch_count(100, 64, "gpu") == 2 and micro_batch_count(32, 64, "cpu") == 1
+    with pytest.raises(ValueError, match="micro_batch"):
+        micro_batch_count(512, 0, "cpu")
+    assert Parallel(jax.devices()[:8], micro_batches=2).padded_size(20) == 32
+    parts = split_micro_batches({"a": jnp.arange(6)}, 3)
+    assert np.asarray(parts["a"]).tolist() == [[0, 3], [1, 4], [2, 5]]
+    tx = make_optimizer(TrainConfig())
+    graphdef, _ = create(lambda: Linear(3, seed=0), tx, seed=0)
+    with pytest.raises(ValueError, match="batch_factors"):
+        make_train_step(graphdef, mse, tx, Parallel(jax.devices()[:1], micro_batches=2))

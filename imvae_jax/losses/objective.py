@@ -243,13 +243,35 @@ class Objective:
                 )
         return tuple(kept)
 
-    def __call__(self, outputs: ModelOutputs, batch: Mapping[str, Any]) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def batch_factors(self, batch: Mapping[str, Any]) -> dict[str, jax.Array]:
+        """Per term, ``weight * scale(batch) / sum_i(mask_i)``: everything in a term's value that
+        depends on the batch as a whole (not on the parameters). ``{name: []}``."""
+        mask = self._mask(batch)
+        denominator = jnp.maximum(jnp.sum(mask), 1.0)
+        factors = {}
+        for term in self.terms:
+            if any(r.partition(".")[2] not in batch for r in term.requires if r.startswith("batch.")):
+                continue  # cannot be active on this batch (``__call__`` names the missing key)
+            factor = term.weight / denominator
+            if term.scale is not None:
+                factor = factor * term.scale(batch, mask, self.cfg)
+            factors[term.name] = factor
+        return factors
+
+    def __call__(
+        self,
+        outputs: ModelOutputs,
+        batch: Mapping[str, Any],
+        factors: Mapping[str, jax.Array] | None = None,
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """``factors`` (from :meth:`batch_factors` of the whole batch) makes the value on a slice
+        of a batch that slice's exact share: the shares of a batch's slices sum to its value
+        (gradient accumulation over micro-batches). None: factors of ``batch`` itself."""
         active = self.active(outputs)
         _check_batch(self.name, active, batch)
-        mask = jnp.asarray(batch["mask"], jnp.float32)
-        if mask.ndim != 1:
-            raise ValueError(f"objective {self.name!r}: batch['mask'] must be [B], got shape {mask.shape}")
-        denominator = jnp.maximum(jnp.sum(mask), 1.0)
+        mask = self._mask(batch)
+        if factors is None:
+            factors = self.batch_factors(batch)
         aux: dict[str, jax.Array] = {}
         for term in active:
             values = term.fn(outputs, batch, self.cfg)
@@ -262,12 +284,16 @@ class Objective:
             if term.domain is not None:
                 rows = rows * T.is_target(batch, term.domain)
             # where(): a padding row's value (possibly NaN from an all-padding input) never leaks.
-            value = jnp.sum(jnp.where(rows > 0, rows * values, 0.0)) / denominator
-            if term.scale is not None:
-                value = value * term.scale(batch, mask, self.cfg)
-            aux[term.name] = term.weight * value
+            aux[term.name] = factors[term.name] * jnp.sum(jnp.where(rows > 0, rows * values, 0.0))
         loss = sum(aux.values(), jnp.zeros((), jnp.float32))
         return loss, aux
+
+    def _mask(self, batch: Mapping[str, Any]) -> jax.Array:
+        _check_batch(self.name, (), batch)
+        mask = jnp.asarray(batch["mask"], jnp.float32)
+        if mask.ndim != 1:
+            raise ValueError(f"objective {self.name!r}: batch['mask'] must be [B], got shape {mask.shape}")
+        return mask
 
 
 def make_objective(cfg: LossConfig) -> Objective:

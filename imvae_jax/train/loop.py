@@ -36,7 +36,7 @@ import jax
 from imvae_jax.train.checkpoint import Checkpoints, check_compatible
 from imvae_jax.train.evaluate import SplitEvaluator, epoch_metric
 from imvae_jax.train.state import TrainState, create, make_optimizer, num_params
-from imvae_jax.train.step import Parallel, make_train_step
+from imvae_jax.train.step import Parallel, make_train_step, micro_batch_count
 
 SELECT_METRIC = "ndcg@10"
 
@@ -253,7 +253,8 @@ def run(
     config_dict = to_dict(cfg)
     run_dir = Path(cfg.train.run_dir)
     files = RunFiles(run_dir, write=main)
-    parallel = Parallel(devices)
+    platform = (devices or jax.devices())[0].platform
+    parallel = Parallel(devices, micro_batch_count(cfg.train.batch_size, cfg.train.micro_batch, platform))
     train_split = splits["train"]
     if "pseudo_x" not in train_split.table.column_names and cfg.model.variant != "sasrec":
         log("note: the dataset has no pseudo_x/pseudo_y columns (run `imvae psg`); pseudo inputs are empty")
@@ -302,8 +303,9 @@ def run(
     rows_per_epoch = len(train_split) if steps_per_epoch == len(batcher) else steps_per_epoch * cfg.train.batch_size
     log(
         f"{cfg.model.variant} model, {num_params(state.params):,} parameters; {len(train_split):,} training rows, "
-        f"{steps_per_epoch} steps/epoch of {cfg.train.batch_size}; {parallel.n_devices} device(s) on "
-        f"{jax.process_count()} process(es) ({jax.devices()[0].platform})"
+        f"{steps_per_epoch} steps/epoch of {cfg.train.batch_size}"
+        + (f" in {parallel.micro_batches} micro-batches" if parallel.micro_batches > 1 else "")
+        + f"; {parallel.n_devices} device(s) on {jax.process_count()} process(es) ({platform})"
     )
 
     best, since_best = -math.inf, 0
