@@ -26,6 +26,7 @@ TINY = (
     "data.max_len=6",
     "data.pseudo_len=3",
     "train.batch_size=32",  # a multiple of 1, 2 and 8 devices: the same global random draws
+    "train.micro_batch=16",  # 2 micro-batches: resume, 2 processes and determinism cover them too
     "eval.batch_size=64",
     "train.epochs=4",
     "train.progress=false",
