@@ -147,6 +147,8 @@ def make_train_step(
     metrics (replicated scalars): ``loss``, every objective term by name, ``grad_norm``,
     ``rows`` (real rows in the batch). A non-finite loss is not masked here; the loop stops.
     ``trace_guard`` wraps the Python step before jit (tests: ``chex.assert_max_traces(n=1)``).
+    With ``parallel.micro_batches > 1`` the gradient is accumulated over that many slices (module
+    docstring); ``objective`` must then offer ``batch_factors`` (every :class:`Objective` does).
     Memoised on its (hashable) arguments, so equal models/objectives/optimisers on the same
     mesh reuse one compiled program within a process.
     """
