@@ -128,8 +128,7 @@ def bench_variant(variant: str, args: argparse.Namespace) -> dict:
     n_y = AUTHORS_N - n_x
     source_x = [None, *range(n_x)]
     source_y = [None, *range(n_x, AUTHORS_N)]
-    micro_batch = args.micro_batch if args.micro_batch == "auto" else int(args.micro_batch)
-    chunks = micro_batch_count(args.batch, micro_batch, jax.devices()[0].platform)
+    chunks = micro_batch_count(args.batch, args.micro_batch, jax.devices()[0].platform)
     parallel = Parallel(micro_batches=chunks)
     eval_parallel = Parallel()
     tx = make_optimizer(cfg.train)
@@ -234,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=("paper", "authors", "both"), default="both")
     parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--micro-batch", default="auto", help="rows per gradient-accumulation slice "
+    parser.add_argument("--micro-batch", default="auto", type=lambda v: v if v == "auto" else int(v), help="rows per gradient-accumulation slice "
                         "(train.micro_batch; 'auto': 64 on CPU, the whole batch elsewhere)")
     parser.add_argument("--eval-batch", type=int, default=512)
     parser.add_argument("--dim", type=int, default=128)

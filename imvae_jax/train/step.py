@@ -16,7 +16,7 @@
   update is the whole batch's up to float rounding. Slice ``k`` holds rows ``k, k + c, k + 2c,
   ...`` (spread over every device, no communication) and draws its dropout from
   ``fold_in(key, k)``: the same numbers on 1 or 8 devices, other numbers than with ``c = 1``.
-  On CPU a slice's activations stay in cache: 64-row slices train a batch of 512 ~30% faster
+  On CPU a slice's activations stay in cache: 64-row slices train a batch of 512 ~25% faster
   (``benchmarks/bench_train.py``), hence ``train.micro_batch: auto`` = 64 rows on CPU, the
   whole batch on accelerators.
 * :func:`make_eval_step`: eval mode (``key=None``), the target and its stored negatives scored in
