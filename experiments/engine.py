@@ -152,15 +152,29 @@ def _devices() -> list | None:
     return jax.devices()[:1] if jax.devices()[0].platform == "cpu" else None
 
 
-def train(dataset: Path, overrides: dict[str, Any], run_dir: Path, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Train one model (defaults + ``TRAIN_DEFAULTS`` + overrides) on ``dataset``; its run record."""
+def train(
+    dataset: Path,
+    overrides: dict[str, Any],
+    run_dir: Path,
+    log: Callable[[str], None] = lambda _: None,
+    restart: bool = False,
+) -> dict[str, Any]:
+    """Train one model (defaults + ``TRAIN_DEFAULTS`` + overrides) on ``dataset``; its run record.
+
+    A run folder left by an interrupted experiment is resumed from its last checkpoint (the
+    loop refuses one made with other settings); ``restart`` deletes it and starts again.
+    """
+    from imvae_jax.train.checkpoint import CheckpointMismatch
     from imvae_jax.train.loop import run
 
     cfg = _config({**TRAIN_DEFAULTS, **overrides, "data.dataset": str(dataset), "train.run_dir": str(run_dir)})
-    if run_dir.exists():  # a half-written run of an interrupted experiment: start it again
+    if restart and run_dir.exists():
         shutil.rmtree(run_dir)
     started = time.perf_counter()
-    results = run(cfg, devices=_devices(), log=log)
+    try:
+        results = run(cfg, resume=True, devices=_devices(), log=log)
+    except CheckpointMismatch as e:
+        raise EngineError(f"{e}\n(an interrupted run of other settings: rerun with --force to start it again)") from e
     protocols = {name: record["results"] for name, record in results["protocols"].items()}
     return {
         "protocols": protocols,

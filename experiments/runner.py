@@ -5,7 +5,8 @@ settings), trains every (method, seed) through :mod:`experiments.engine` (model-
 are evaluated once: they have no seed), and writes under ``out_dir``:
 
 * ``runs/<dataset>__<method>__seed<i>.json``: one record per run (overrides, protocols,
-  wall time); an existing record is reused unless ``force`` (so a long run can resume);
+  wall time); an existing record is reused unless ``force`` (so a long run can resume), and
+  a run interrupted mid-training continues from its last checkpoint (``train/<run>/``);
 * ``summary.json``: per dataset, method and protocol, the seed summary of
   :func:`imvae_jax.eval.report.seed_summary` (``{'mean', 'std', 'values'}`` per cell, std
   with ddof 0 as the authors' ``np.std``);
@@ -83,7 +84,7 @@ def execute(
                 if psg_key not in pseudo:
                     pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
                 overrides = {**run.data_overrides(), **run.engine_overrides()}
-                record = engine.train(pseudo[psg_key], overrides, out_dir / "train" / run.run_id)
+                record = engine.train(pseudo[psg_key], overrides, out_dir / "train" / run.run_id, restart=force)
             record.update(
                 run_id=run.run_id,
                 experiment=run.experiment,

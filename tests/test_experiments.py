@@ -291,6 +291,30 @@ def quick_cache(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_interrupted_run_resumes(tmp_path, quick_cache):
+    """A run folder left by an interrupted experiment continues from its checkpoint; other
+    settings are refused with a message naming --force; ``restart`` starts it again."""
+    _needs_data()
+    experiment = spec.load("table2", quick=True)
+    run = next(r for r in experiment.runs() if r.method.name == "imvae_paper")
+    dataset = engine.prepare(run.dataset, run.data_overrides(), engine.DATA_ROOT, quick_cache, rows=experiment.rows)
+    folder = engine.pseudo(dataset, run.psg_overrides(), quick_cache)
+    overrides = {**run.data_overrides(), **run.engine_overrides(), "train.epochs": 1}
+    run_dir = tmp_path / "run"
+    first = engine.train(folder, overrides, run_dir)  # stands for a run killed after epoch 1
+    messages: list[str] = []
+    record = engine.train(folder, {**overrides, "train.epochs": 2}, run_dir, log=messages.append)
+    assert any("resumed from" in m and "(epoch 1)" in m for m in messages), messages
+    assert first["epochs_run"] == 1 and record["epochs_run"] == 2
+    with pytest.raises(engine.EngineError, match="--force"):
+        engine.train(folder, {**overrides, "train.epochs": 3, "train.learning_rate": 0.1}, run_dir)
+    messages.clear()
+    again = engine.train(folder, overrides, run_dir, log=messages.append, restart=True)
+    assert not any("resumed" in m for m in messages) and again["epochs_run"] == 1
+    assert again["protocols"] == first["protocols"]  # the same seed from scratch: the same numbers
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_quick_mode(name, tmp_path, quick_cache):
     _needs_data()
