@@ -5,8 +5,10 @@ settings), trains every (method, seed) through :mod:`experiments.engine` (model-
 are evaluated once: they have no seed), and writes under ``out_dir``:
 
 * ``runs/<dataset>__<method>__seed<i>.json``: one record per run (overrides, protocols,
-  wall time); an existing record is reused unless ``force`` (so a long run can resume), and
-  a run interrupted mid-training continues from its last checkpoint (``train/<run>/``);
+  wall time); an existing record is reused unless ``force`` (so a long run can resume). The
+  trained runs themselves live in ``cache_dir/train/`` and are shared by every experiment
+  (:func:`experiments.engine.train`): an identical resolved config is trained once, and a run
+  interrupted mid-training continues from its last checkpoint;
 * ``summary.json``: per dataset, method and protocol, the seed summary of
   :func:`imvae_jax.eval.report.seed_summary` (``{'mean', 'std', 'values'}`` per cell, std
   with ddof 0 as the authors' ``np.std``);
@@ -84,7 +86,7 @@ def execute(
                 if psg_key not in pseudo:
                     pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
                 overrides = {**run.data_overrides(), **run.engine_overrides()}
-                record = engine.train(pseudo[psg_key], overrides, out_dir / "train" / run.run_id, restart=force)
+                record = engine.train(pseudo[psg_key], overrides, cache_dir, restart=force)
             record.update(
                 run_id=run.run_id,
                 experiment=run.experiment,

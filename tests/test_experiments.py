@@ -290,28 +290,55 @@ def quick_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("experiments-cache")
 
 
+def test_identical_configs_share_one_run():
+    """Table 2's IM-VAE, Table 3's, Table 4's 100 % level and Figure 3's default point resolve to
+    one config, so one trained run; another seed or lambda_a does not."""
+    from experiments import figure3
+
+    def name(experiment, dataset: str, method: str, seed: int = 0) -> str:
+        run = next(r for r in experiment.runs() if (r.dataset.name, r.method.name, r.seed) == (dataset, method, seed))
+        return engine.run_name(Path("/cache/pseudo/cloth"), {**run.data_overrides(), **run.engine_overrides()})
+
+    table2 = name(spec.load("table2"), "cloth_sport", "imvae_paper")
+    assert table2 == name(spec.load("table3"), "cloth_sport", "imvae")
+    assert table2 == name(spec.load("table4"), "ds100", "imvae")
+    assert table2 == name(figure3.experiment(), "cloth_sport", "T=20")
+    assert table2 != name(spec.load("table2"), "cloth_sport", "imvae_paper", seed=1)
+    assert table2 != name(figure3.experiment(), "cloth_sport", "lambda_a=0.004")
+
+
+class _Killed(Exception):
+    pass
+
+
 @pytest.mark.slow
-def test_interrupted_run_resumes(tmp_path, quick_cache):
-    """A run folder left by an interrupted experiment continues from its checkpoint; other
-    settings are refused with a message naming --force; ``restart`` starts it again."""
+def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
+    """A run killed after epoch 1 continues from its checkpoint to the numbers of an uninterrupted
+    run; a finished run is returned again without training; ``restart`` trains it again."""
     _needs_data()
     experiment = spec.load("table2", quick=True)
     run = next(r for r in experiment.runs() if r.method.name == "imvae_paper")
     dataset = engine.prepare(run.dataset, run.data_overrides(), engine.DATA_ROOT, quick_cache, rows=experiment.rows)
     folder = engine.pseudo(dataset, run.psg_overrides(), quick_cache)
-    overrides = {**run.data_overrides(), **run.engine_overrides(), "train.epochs": 1}
-    run_dir = tmp_path / "run"
-    first = engine.train(folder, overrides, run_dir)  # stands for a run killed after epoch 1
+    overrides = {**run.engine_overrides(), "train.epochs": 2, "train.async_checkpointing": False}
+
+    def kill_after_epoch_1(message: str) -> None:
+        if message.startswith("epoch 1:"):
+            raise _Killed(message)
+
+    with pytest.raises(_Killed):
+        engine.train(folder, overrides, tmp_path / "a", log=kill_after_epoch_1)
     messages: list[str] = []
-    record = engine.train(folder, {**overrides, "train.epochs": 2}, run_dir, log=messages.append)
+    resumed = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
     assert any("resumed from" in m and "(epoch 1)" in m for m in messages), messages
-    assert first["epochs_run"] == 1 and record["epochs_run"] == 2
-    with pytest.raises(engine.EngineError, match="--force"):
-        engine.train(folder, {**overrides, "train.epochs": 3, "train.learning_rate": 0.1}, run_dir)
+    assert resumed["epochs_run"] == 2 and not resumed["reused"]
+    whole = engine.train(folder, overrides, tmp_path / "b")
+    assert resumed["protocols"] == whole["protocols"]  # a resumed run = an uninterrupted one
+    again = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
+    assert again["reused"] and again["protocols"] == whole["protocols"] and again["run_dir"] == resumed["run_dir"]
     messages.clear()
-    again = engine.train(folder, overrides, run_dir, log=messages.append, restart=True)
-    assert not any("resumed" in m for m in messages) and again["epochs_run"] == 1
-    assert again["protocols"] == first["protocols"]  # the same seed from scratch: the same numbers
+    fresh = engine.train(folder, overrides, tmp_path / "a", log=messages.append, restart=True)
+    assert not fresh["reused"] and not any("resumed" in m for m in messages)
 
 
 @pytest.mark.slow
