@@ -184,7 +184,7 @@ def train(
     elif saved.is_file():
         return {**json.loads(saved.read_text()), "reused": True}
     started = time.perf_counter()
-    results = run(cfg, resume=True, devices=_devices(), log=log)
+    results = run(cfg, resume=run_dir.is_dir(), devices=_devices(), log=log)
     protocols = {name: record["results"] for name, record in results["protocols"].items()}
     record = {
         "protocols": protocols,

@@ -48,6 +48,13 @@ def _progress(total: int, desc: str):
         return None
 
 
+def _prefixed(log: Callable[[str], None], bar, prefix: str) -> Callable[[str], None]:
+    """``log`` with ``prefix`` (through ``bar.write`` while a progress bar is drawn)."""
+    if bar is not None and log is print:
+        return lambda message: bar.write(f"{prefix}: {message}")
+    return lambda message: log(f"{prefix}: {message}")
+
+
 def execute(
     experiment: Experiment,
     out_dir: Path,
@@ -86,7 +93,8 @@ def execute(
                 if psg_key not in pseudo:
                     pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
                 overrides = {**run.data_overrides(), **run.engine_overrides()}
-                record = engine.train(pseudo[psg_key], overrides, cache_dir, restart=force)
+                run_log = _prefixed(log, bar, f"{experiment.name} {run.run_id}")
+                record = engine.train(pseudo[psg_key], overrides, cache_dir, log=run_log, restart=force)
             record.update(
                 run_id=run.run_id,
                 experiment=run.experiment,
