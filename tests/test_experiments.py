@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import paper_numbers as paper
+from experiments import paper_numbers as paper, stopping
 
 PAPER_TEXT = Path("/work/shared/paper/imvae.txt")
 
@@ -305,6 +305,36 @@ def test_identical_configs_share_one_run():
     assert table2 == name(figure3.experiment(), "cloth_sport", "T=20")
     assert table2 != name(spec.load("table2"), "cloth_sport", "imvae_paper", seed=1)
     assert table2 != name(figure3.experiment(), "cloth_sport", "lambda_a=0.004")
+
+
+def test_stop_rule_hand_worked():
+    select = [1, 3, 2, 2, 4, 1, 1, 1]
+    assert stopping.stop(select, 2) == (4, 2)  # epochs 3, 4 no better: stop before epoch 5
+    assert stopping.stop(select, 3) == (8, 5)
+    assert stopping.stop(select, 0) == (8, 5)
+    assert stopping.stop([1, 1, 1], 1) == (2, 1)  # a tie is not better; the first best is kept
+    with pytest.raises(ValueError):
+        stopping.replay([{"epoch": 2, "select": 0.1}], 1)
+
+
+@pytest.mark.slow
+def test_replayed_early_stopping_equals_an_early_stopped_run(tmp_path, quick_cache):
+    """A run with train.patience=P stops, selects and scores as replayed from the full run."""
+    _needs_data()
+    experiment = spec.load("table2", quick=True)
+    run = next(r for r in experiment.runs() if r.method.name == "imvae_paper")
+    dataset = engine.prepare(run.dataset, run.data_overrides(), engine.DATA_ROOT, quick_cache, rows=experiment.rows)
+    folder = engine.pseudo(dataset, run.psg_overrides(), quick_cache)
+    overrides = {**run.engine_overrides(), "train.epochs": 5, "train.learning_rate": 0.01}
+    full = engine.train(folder, overrides, tmp_path)
+    replayed = stopping.replay(stopping.read_history(Path(full["run_dir"])), 1)
+    stopped = engine.train(folder, {**overrides, "train.patience": 1}, tmp_path)
+    assert full["epochs_run"] == 5 and stopped["epochs_run"] == replayed["epochs_run"] < 5
+    assert stopped["selected_epoch"] == replayed["selected_epoch"]
+    for protocol, flat in (("valid-selected", replayed["test"]), ("authors-max", replayed["authors_max"])):
+        for key, value in flat.items():
+            domain, group, metric = key.split("/")
+            assert stopped["protocols"][protocol][domain][group][metric] == pytest.approx(value, abs=1e-7), (protocol, key)
 
 
 class _Killed(Exception):
