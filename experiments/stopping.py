@@ -6,8 +6,10 @@ the validation NDCG@10 that selects the checkpoint and the sampled test metrics
 stopping only cuts it short, so the run with ``train.patience=P`` stops, selects and scores
 exactly as :func:`replay` says, without training it (a test checks this against real runs).
 
-Run: ``python -m experiments.stopping RUN_DIR [RUN_DIR ...] [--patience 0 3 5 10 20] [--json]``
+Run: ``python -m experiments.stopping RUN_DIR [RUN_DIR ...] [--patience 0 3 5 10 20] [--plot PNG] [--json]``
 (a run folder holds ``metrics.jsonl``; experiment runs are under ``runs/experiments/cache/train``).
+``--plot`` draws each run's learning curves: validation NDCG@10 (what selects) and the sampled
+test HR@10 of each domain, per epoch.
 """
 
 from __future__ import annotations
@@ -95,18 +97,51 @@ def table(run_dir: Path, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+    """Learning curves (%, per epoch): validation NDCG@10 and test HR@10 of X and Y, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (("select", "valid NDCG@10"), (TEST_PREFIX + "x/all/hr@10", "test HR@10, X"), (TEST_PREFIX + "y/all/hr@10", "test HR@10, Y"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    for label, history in histories.items():
+        epochs = [r["epoch"] for r in history]
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(epochs, [100 * r[key] if r.get(key) is not None else float("nan") for r in history], label=label, lw=1.2)
+    for ax, (_, title) in zip(axes, panels):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.stopping", description=__doc__.split("\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run folders trained with train.patience=0")
     parser.add_argument("--patience", type=int, nargs="+", default=[0, 3, 5, 10, 20])
+    parser.add_argument("--plot", type=Path, help="write the learning curves to this PNG")
+    parser.add_argument("--label", nargs="+", help="one legend label per run folder (default: folder names)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object as the last line")
     args = parser.parse_args(argv)
-    out = {}
-    for run_dir in args.run_dirs:
-        history = read_history(run_dir)
+    labels = args.label or [d.name for d in args.run_dirs]
+    if len(labels) != len(args.run_dirs):
+        parser.error(f"--label: {len(labels)} labels for {len(args.run_dirs)} run folders")
+    out, histories = {}, {}
+    for run_dir, label in zip(args.run_dirs, labels):
+        history = histories[label] = read_history(run_dir)
         rows = [replay(history, p) for p in args.patience]
         out[str(run_dir)] = rows
         print(table(run_dir, rows), end="\n\n")
+    if args.plot:
+        print(f"learning curves: {plot(histories, args.plot)}")
     if args.json:
         print(json.dumps(out))
     return 0

@@ -317,6 +317,23 @@ def test_stop_rule_hand_worked():
         stopping.replay([{"epoch": 2, "select": 0.1}], 1)
 
 
+def test_stopping_command(tmp_path, capsys):
+    """The command on a hand-made history: the table's numbers, the JSON line, the PNG."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    test = "authors-max-test/x/all/hr@10"
+    history = [{"epoch": e, "select": v, test: h} for e, (v, h) in enumerate([(0.1, 0.02), (0.3, 0.05), (0.2, 0.09), (0.4, 0.04)], 1)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in history) + "\n")
+    assert stopping.main([str(run_dir), "--patience", "0", "1", "--plot", str(tmp_path / "c.png"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])[str(run_dir)]
+    assert [(r["epochs_run"], r["selected_epoch"]) for r in out] == [(4, 4), (3, 2)]
+    assert out[0]["test"] == {"x/all/hr@10": 0.04} and out[0]["authors_max"] == {"x/all/hr@10": 0.09}
+    assert out[1]["test"] == {"x/all/hr@10": 0.05} and out[1]["authors_max"] == {"x/all/hr@10": 0.09}
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        stopping.main([str(run_dir), "--label", "a", "b"])
+
+
 @pytest.mark.slow
 def test_replayed_early_stopping_equals_an_early_stopped_run(tmp_path, quick_cache):
     """A run with train.patience=P stops, selects and scores as replayed from the full run."""
