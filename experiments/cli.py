@@ -1,4 +1,4 @@
-"""``imvae reproduce TABLE [--quick] [--seeds N] [--out DIR] [--force] [--data-root DIR]``.
+"""``imvae reproduce TABLE [--quick] [--seeds N] [--out DIR] [--force] [--status] [--data-root DIR]``.
 
 TABLE is one of table2, table3, table4, table5, figure3, or ``all`` (each in turn). Every
 experiment writes ``<out>/<TABLE>.md``, ``summary.json`` and ``runs/*.json`` (default out:
@@ -38,5 +38,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.out / name if (args.out is not None and len(names) > 1) else args.out
         started = time.perf_counter()
         path = module.reproduce(**{**options(args), "out": out})
+        if args.status:
+            print(path.read_text())
         print(f"{name}: {path} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return 0

@@ -54,8 +54,11 @@ def reproduce(
     datasets: list[str] | None = None,
     methods: list[str] | None = None,
     sets: list[str] | None = None,
+    status: bool = False,
 ) -> Path:
     """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path.
+
+    ``status``: train nothing; write where each run stands to ``<out>/status.md`` and return that.
 
     ``datasets``/``methods`` restrict the spec's; ``sets`` (``section.key=value``) override every
     run after the method's own overrides (a reduced budget: ``train.epochs=5``, ``psg.epochs=50``).
@@ -69,6 +72,11 @@ def reproduce(
     out_dir = Path(out) if out is not None else runner.out_dir_for(experiment)
     kwargs = {"data_root": Path(data_root)} if data_root is not None else {}
     cache_dir = Path(cache_dir) if cache_dir is not None else runner.DEFAULT_ROOT / "cache"
+    if status:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "status.md"
+        path.write_text(runner.status(experiment, out_dir, cache_dir, **kwargs))
+        return path
     summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, **kwargs)
     command = command_line(name, quick, seeds, out, datasets, methods, sets)
     text = f"# {experiment.title}\n\n" + header(summary, command, experiment) + "\n"
@@ -89,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, help="output folder (default runs/experiments/NAME[-quick])")
     parser.add_argument("--force", action="store_true", help="rerun runs whose JSON record already exists")
+    parser.add_argument("--status", action="store_true", help="train nothing: show where each run stands and the time left")
     parser.add_argument("--data-root", type=Path, help="folder of the shared data (default $IMVAE_SHARED_DATA or ../shared/data)")
     parser.add_argument("--cache-dir", type=Path, help="prepared datasets and PSG outputs (default runs/experiments/cache)")
 
@@ -102,6 +111,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "quick": args.quick, "seeds": args.seeds, "out": args.out, "force": args.force, "data_root": args.data_root,
         "cache_dir": args.cache_dir, "datasets": args.datasets, "methods": args.methods, "sets": args.sets,
+        "status": args.status,
     }
 
 

@@ -92,15 +92,20 @@ def data_config(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Pa
     return dataclasses.replace(cfg, **changes)
 
 
-def prepare(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
-    """A prepared dataset folder for ``spec`` (built once, then reused from the cache)."""
-    cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
+def dataset_folder(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
+    """Where :func:`prepare` keeps ``spec`` with these settings (derived CSVs are made; nothing else)."""
     from imvae_jax.config import to_dict
 
-    key = digest({"data": to_dict(cfg), "files": _file_ids(cfg)})
-    folder = cache_dir / "datasets" / f"{spec.name}-{key}"
+    cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
+    return cache_dir / "datasets" / f"{spec.name}-{digest({'data': to_dict(cfg), 'files': _file_ids(cfg)})}"
+
+
+def prepare(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
+    """A prepared dataset folder for ``spec`` (built once, then reused from the cache)."""
+    folder = dataset_folder(spec, data_overrides, data_root, cache_dir, rows)
     if (folder / "test.parquet").is_file():
         return folder
+    cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
     from imvae_jax.data.audit import audit
     from imvae_jax.data.cli import build
     from imvae_jax.data.schema import write_dataset
@@ -124,14 +129,20 @@ def _file_ids(cfg) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- PSG
 
 
+def pseudo_folder(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Path:
+    """Where :func:`pseudo` keeps ``dataset`` with these PSG settings (nothing is run)."""
+    from imvae_jax.config import to_dict
+
+    key = digest({"dataset": str(dataset), "psg": to_dict(_config(psg_overrides).psg)})
+    return cache_dir / "pseudo" / f"{dataset.name}-{key}"
+
+
 def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Path:
     """``dataset`` with ``pseudo_x``/``pseudo_y`` from the PSG (LightGCN or random), cached."""
-    from imvae_jax.config import to_dict
     from imvae_jax.psg.pipeline import add_pseudo
 
     cfg = _config(psg_overrides).psg
-    key = digest({"dataset": str(dataset), "psg": to_dict(cfg)})
-    folder = cache_dir / "pseudo" / f"{dataset.name}-{key}"
+    folder = pseudo_folder(dataset, psg_overrides, cache_dir)
     if not (folder / "test.parquet").is_file():
         # LightGCN checkpoints beside the cache: an interrupted PSG continues where it stopped
         add_pseudo(dataset, folder, cfg, run_dir=cache_dir / "psg_runs" / folder.name, resume=True)

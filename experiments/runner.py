@@ -119,6 +119,61 @@ def execute(
     return summary
 
 
+def status(
+    experiment: Experiment, out_dir: Path, cache_dir: Path = DEFAULT_ROOT / "cache", data_root: Path = engine.DATA_ROOT
+) -> str:
+    """Markdown: where each run of ``experiment`` stands, without training anything.
+
+    A run is ``recorded`` (its record is in ``out_dir``), ``finished`` (trained by this or
+    another experiment: the shared store has it), ``partial`` (epochs done of the budget: the
+    next call resumes it) or ``to train``. The time left is estimated from the finished runs'
+    measured seconds per epoch on this machine (per dataset), and labelled as such.
+    """
+    rows, epochs_left, per_epoch = [], {}, {}
+    for run in experiment.runs():
+        record_path = out_dir / "runs" / f"{run.run_id}.json"
+        budget = int(dict(run.overrides).get("train.epochs", 100))
+        state, done, folder = "to train", 0, "-"
+        if run.method.scorer:
+            state = "recorded" if record_path.is_file() else "to score (seconds)"
+        else:
+            dataset = engine.dataset_folder(run.dataset, run.data_overrides(), data_root, cache_dir, experiment.rows)
+            pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache_dir)
+            run_dir = cache_dir / "train" / engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
+            folder = str(run_dir)
+            metrics = run_dir / "metrics.jsonl"
+            done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+            if (run_dir / "record.json").is_file():
+                record = json.loads((run_dir / "record.json").read_text())
+                state, done = ("recorded" if record_path.is_file() else "finished"), int(record.get("epochs_run") or done)
+                if record.get("epochs_run"):
+                    per_epoch.setdefault(run.dataset.name, []).append(record["wall_s"] / record["epochs_run"])
+            else:
+                if done:
+                    state = "partial"
+                epochs_left[run.dataset.name] = epochs_left.get(run.dataset.name, 0) + max(budget - done, 0)
+        rows.append(f"| {run.run_id} | {state} | {done if not run.method.scorer else '-'} | {folder} |")
+    lines = [
+        f"## Status of {experiment.name} in `{out_dir}`",
+        "",
+        "| run | state | epochs done | run folder |",
+        "|---|---|---:|---|",
+        *rows,
+        "",
+    ]
+    for name, left in sorted(epochs_left.items()):
+        seconds = per_epoch.get(name)
+        guess = (
+            f"about {left * sum(seconds) / len(seconds) / 3600:.1f} h at the {sum(seconds) / len(seconds):.0f} s/epoch "
+            f"of this machine's finished runs (an estimate; early stopping ends runs sooner)"
+            if seconds else "no finished run on this machine to estimate the time from"
+        )
+        lines.append(f"* {name}: at most {left:,} epochs left to train: {guess}")
+    if not epochs_left:
+        lines.append("* every trained run is finished")
+    return "\n".join(lines) + "\n"
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 

@@ -7,6 +7,7 @@ finite numbers in the expected cells, so the entry points cannot rot.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -352,6 +353,30 @@ def test_replayed_early_stopping_equals_an_early_stopped_run(tmp_path, quick_cac
         for key, value in flat.items():
             domain, group, metric = key.split("/")
             assert stopped["protocols"][protocol][domain][group][metric] == pytest.approx(value, abs=1e-7), (protocol, key)
+
+
+def test_status_reads_the_shared_store(tmp_path):
+    """--status: to train / partial (epochs in metrics.jsonl) / finished (record in the store),
+    and a time estimate from the finished runs' seconds per epoch; nothing is trained."""
+    _needs_data()
+    experiment = spec.load("table2", quick=True, only_methods=["imvae_paper", "sasrec", "popularity"], sets=(("train.epochs", 3),))
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    text = runner.status(experiment, out, cache)
+    assert text.count("| to train |") == 2 and "to score" in text and "no finished run" in text
+    folders = {}
+    for run in experiment.runs():
+        if not run.method.scorer:
+            dataset = engine.dataset_folder(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache, experiment.rows)
+            pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache)
+            folders[run.method.name] = cache / "train" / engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
+    folders["imvae_paper"].mkdir(parents=True)
+    (folders["imvae_paper"] / "metrics.jsonl").write_text("{}\n{}\n")
+    folders["sasrec"].mkdir(parents=True)
+    (folders["sasrec"] / "record.json").write_text(json.dumps({"epochs_run": 4, "wall_s": 30.0}))
+    text = runner.status(experiment, out, cache)
+    assert "| cloth_sport__imvae_paper__seed0 | partial | 2 |" in text
+    assert "| cloth_sport__sasrec__seed0 | finished | 4 |" in text
+    assert "at most 1 epochs left" in text and "8 s/epoch" in text  # 3 - 2 epochs; 30 s / 4 epochs
 
 
 class _Killed(Exception):
