@@ -93,11 +93,18 @@ def data_config(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Pa
 
 
 def dataset_folder(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
-    """Where :func:`prepare` keeps ``spec`` with these settings (derived CSVs are made; nothing else)."""
+    """Where :func:`prepare` keeps ``spec`` with these settings (derived CSVs are made; nothing else).
+
+    The folder is keyed by content (the resolved data config and the input files), so two specs
+    of the same data (Table 2's ``cloth_sport``, Table 4's ``ds100``, Table 5's ``ko100``) share
+    one folder, hence one PSG and one trained run per config: the first spec to build it names it.
+    """
     from imvae_jax.config import to_dict
 
     cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
-    return cache_dir / "datasets" / f"{spec.name}-{digest({'data': to_dict(cfg), 'files': _file_ids(cfg)})}"
+    key = digest({"data": to_dict(cfg), "files": _file_ids(cfg)})
+    built = sorted(path for path in (cache_dir / "datasets").glob(f"*-{key}") if (path / "test.parquet").is_file())
+    return built[0] if built else cache_dir / "datasets" / f"{spec.name}-{key}"
 
 
 def prepare(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:

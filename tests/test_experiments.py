@@ -291,21 +291,33 @@ def quick_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("experiments-cache")
 
 
-def test_identical_configs_share_one_run():
-    """Table 2's IM-VAE, Table 3's, Table 4's 100 % level and Figure 3's default point resolve to
-    one config, so one trained run; another seed or lambda_a does not."""
+def test_identical_configs_share_one_run(tmp_path):
+    """Table 2's IM-VAE, Table 3's, Table 4's 100 % level, Table 5's K_o = 100 % and Figure 3's
+    default point resolve to one dataset folder and one config, so one trained run; another seed
+    or lambda_a does not."""
     from experiments import figure3
+
+    _needs_data()
+    cache = tmp_path / "cache"
 
     def name(experiment, dataset: str, method: str, seed: int = 0) -> str:
         run = next(r for r in experiment.runs() if (r.dataset.name, r.method.name, r.seed) == (dataset, method, seed))
-        return engine.run_name(Path("/cache/pseudo/cloth"), {**run.data_overrides(), **run.engine_overrides()})
+        folder = engine.dataset_folder(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache)
+        pseudo = engine.pseudo_folder(folder, run.psg_overrides(), cache)
+        return engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
 
     table2 = name(spec.load("table2"), "cloth_sport", "imvae_paper")
+    assert table2 != name(spec.load("table4"), "ds100", "imvae")  # nothing built yet: named by the spec
+    dataset = engine.dataset_folder(spec.load("table2").datasets[0], {}, engine.DATA_ROOT, cache)
+    dataset.mkdir(parents=True)
+    (dataset / "test.parquet").write_bytes(b"")  # stands for the prepared folder
     assert table2 == name(spec.load("table3"), "cloth_sport", "imvae")
     assert table2 == name(spec.load("table4"), "ds100", "imvae")
+    assert table2 == name(spec.load("table5"), "ko100", "imvae")
     assert table2 == name(figure3.experiment(), "cloth_sport", "T=20")
     assert table2 != name(spec.load("table2"), "cloth_sport", "imvae_paper", seed=1)
     assert table2 != name(figure3.experiment(), "cloth_sport", "lambda_a=0.004")
+    assert table2 != name(spec.load("table4"), "ds75", "imvae")
 
 
 def test_stop_rule_hand_worked():
