@@ -187,7 +187,7 @@ def train(
     """Train one model (defaults + ``TRAIN_DEFAULTS`` + overrides) on ``dataset``; its run record.
 
     Runs are shared by every experiment: the run folder is ``cache_dir/train/<hash of the
-    resolved config>`` (so Table 3's IM-VAE, Table 4's 100 % level and Figure 3's default point
+    resolved config>`` (so Table 3's IM-VAE, Table 4's and 5's 100 % levels and Figure 3's default point
     are Table 2's IM-VAE run, trained once), and a finished run's record is kept there as
     ``record.json`` and returned as it is (``"reused": true``). A folder left by an interrupted
     run is resumed from its last checkpoint; ``restart`` deletes the folder and trains again.
