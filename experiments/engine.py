@@ -206,7 +206,8 @@ def train(
     protocols = {name: record["results"] for name, record in results["protocols"].items()}
     record = {
         "protocols": protocols,
-        "wall_s": time.perf_counter() - started,
+        "wall_s": time.perf_counter() - started,  # this process only (see resumed_from_epoch)
+        "resumed_from_epoch": results.get("resumed_from_epoch"),
         "run_dir": str(run_dir),
         "epochs_run": results.get("epochs_run"),
         "selected_epoch": results.get("selected_epoch"),

@@ -415,14 +415,14 @@ def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
     messages: list[str] = []
     resumed = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
     assert any("resumed from" in m and "(epoch 1)" in m for m in messages), messages
-    assert resumed["epochs_run"] == 2 and not resumed["reused"]
+    assert resumed["epochs_run"] == 2 and not resumed["reused"] and resumed["resumed_from_epoch"] == 1
     whole = engine.train(folder, overrides, tmp_path / "b")
     assert resumed["protocols"] == whole["protocols"]  # a resumed run = an uninterrupted one
     again = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
     assert again["reused"] and again["protocols"] == whole["protocols"] and again["run_dir"] == resumed["run_dir"]
     messages.clear()
     fresh = engine.train(folder, overrides, tmp_path / "a", log=messages.append, restart=True)
-    assert not fresh["reused"] and not any("resumed" in m for m in messages)
+    assert not fresh["reused"] and not any("resumed" in m for m in messages) and fresh["resumed_from_epoch"] is None
 
 
 @pytest.mark.slow

@@ -66,7 +66,8 @@ def history(run_dir: Path) -> list[dict]:
 
 
 def comparable(results: dict) -> dict:
-    return {k: v for k, v in results.items() if k not in ("wall_s", "train_samples_per_s", "dataset", "protocols")} | {
+    skip = ("wall_s", "train_samples_per_s", "dataset", "protocols", "resumed_from_epoch")
+    return {k: v for k, v in results.items() if k not in skip} | {
         "protocols": {p: r for p, r in results["protocols"].items() if p == "valid-selected"}
     }
 
@@ -156,6 +157,7 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, dataset, tmp_path):
     resumed = run(config(dataset, run_dir), resume=True, log=lambda _: None)
     assert history(run_dir) == history(ref_dir)
     assert comparable(resumed) == comparable(ref_results)
+    assert ref_results["resumed_from_epoch"] is None and 1 <= resumed["resumed_from_epoch"] <= done
     kept = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
     assert kept == sorted({ref_results["selected_epoch"], 4})
 

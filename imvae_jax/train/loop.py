@@ -403,7 +403,8 @@ def run(
         "epochs_run": len(history) and history[-1]["epoch"],
         "selected_epoch": best_epoch,
         "train_samples_per_s": samples_per_s,
-        "wall_s": wall,
+        "wall_s": wall,  # this process only: a resumed run's earlier epochs are not in it
+        "resumed_from_epoch": start_epoch - 1 if start_epoch > 1 else None,
         "devices": parallel.n_devices,
         "processes": jax.process_count(),
         "platform": jax.devices()[0].platform,
