@@ -92,7 +92,7 @@ def execute(
                 psg_key = (data_key, tuple(sorted(run.psg_overrides().items())))
                 if psg_key not in pseudo:
                     pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
-                overrides = {**run.data_overrides(), **run.engine_overrides()}
+                overrides = run.train_overrides()
                 run_log = _prefixed(log, bar, f"{experiment.name} {run.run_id}")
                 record = engine.train(pseudo[psg_key], overrides, cache_dir, log=run_log, restart=force)
             record.update(
@@ -139,15 +139,16 @@ def status(
         else:
             dataset = engine.dataset_folder(run.dataset, run.data_overrides(), data_root, cache_dir, experiment.rows)
             pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache_dir)
-            run_dir = cache_dir / "train" / engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
+            run_dir = cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
             folder = str(run_dir)
             metrics = run_dir / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
             if (run_dir / "record.json").is_file():
                 record = json.loads((run_dir / "record.json").read_text())
                 state, done = ("recorded" if record_path.is_file() else "finished"), int(record.get("epochs_run") or done)
-                if record.get("epochs_run"):
-                    per_epoch.setdefault(run.dataset.name, []).append(record["wall_s"] / record["epochs_run"])
+                timed = (record.get("epochs_run") or 0) - (record.get("resumed_from_epoch") or 0)  # wall_s: this process only
+                if timed > 0:
+                    per_epoch.setdefault(run.dataset.name, []).append(record["wall_s"] / timed)
             else:
                 if done:
                     state = "partial"

@@ -79,6 +79,10 @@ class Run:
     def psg_overrides(self) -> dict[str, Any]:
         return {k: v for k, v in self.overrides if k.startswith("psg.")}
 
+    def train_overrides(self) -> dict[str, Any]:
+        """What a trained run is made with: every override except psg.* (the PSG makes its data)."""
+        return {k: v for k, v in self.overrides if not k.startswith("psg.")}
+
     def engine_overrides(self) -> dict[str, Any]:
         """Every override except data.* and psg.* (those are applied when the data is made)."""
         return {k: v for k, v in self.overrides if not k.startswith(("data.", "psg."))}

@@ -304,7 +304,7 @@ def test_identical_configs_share_one_run(tmp_path):
         run = next(r for r in experiment.runs() if (r.dataset.name, r.method.name, r.seed) == (dataset, method, seed))
         folder = engine.dataset_folder(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache)
         pseudo = engine.pseudo_folder(folder, run.psg_overrides(), cache)
-        return engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
+        return engine.run_name(pseudo, run.train_overrides())
 
     table2 = name(spec.load("table2"), "cloth_sport", "imvae_paper")
     assert table2 != name(spec.load("table4"), "ds100", "imvae")  # nothing built yet: named by the spec
@@ -380,7 +380,7 @@ def test_status_reads_the_shared_store(tmp_path):
         if not run.method.scorer:
             dataset = engine.dataset_folder(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache, experiment.rows)
             pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache)
-            folders[run.method.name] = cache / "train" / engine.run_name(pseudo, {**run.data_overrides(), **run.engine_overrides()})
+            folders[run.method.name] = cache / "train" / engine.run_name(pseudo, run.train_overrides())
     folders["imvae_paper"].mkdir(parents=True)
     (folders["imvae_paper"] / "metrics.jsonl").write_text("{}\n{}\n")
     folders["sasrec"].mkdir(parents=True)
