@@ -18,6 +18,8 @@ is ``{domain: {group: {metric: value, "n": rows}}}`` (``imvae_jax.eval.groups.ag
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -65,7 +67,7 @@ def _source_files(spec: DatasetSpec, data_root: Path, cache_dir: Path, rows: int
     change = spec.derive_dict()
     if not rows and not change:
         return train, test
-    key = digest({"train": str(train), "test": str(test), "rows": rows, "derive": change, "seed": seed})
+    key = digest({"train": file_digest(train), "test": file_digest(test), "rows": rows, "derive": change, "seed": seed})
     folder = cache_dir / "derived" / f"{spec.name}-{key}"
     out_train, out_test = folder / "train.csv.gz", folder / "test.csv.gz"
     if out_train.is_file() and out_test.is_file():
@@ -92,45 +94,73 @@ def data_config(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Pa
     return dataclasses.replace(cfg, **changes)
 
 
+# fields of DataConfig that name files: a dataset is keyed by what they hold, not where they are
+_PATH_FIELDS = ("dataset", "train_path", "test_path", "ratings_x", "ratings_y")
+_INPUTS = "inputs.json"  # written last by prepare: the folder's key and what it was built from
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # part of the cache key only: a rewritten file is read again
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def file_digest(path: Path | str) -> str:
+    """SHA-256 of a file's bytes (cached per size and mtime)."""
+    stat = Path(path).stat()
+    return _digest_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def dataset_key(cfg) -> str:
+    """What determines a prepared dataset: the data settings and the contents of its input files
+    (not their paths or times, so a fresh copy of the data on another machine finds the cache)."""
+    from imvae_jax.config import to_dict
+
+    settings = {name: value for name, value in to_dict(cfg).items() if name not in _PATH_FIELDS}
+    files = {name: file_digest(getattr(cfg, name)) for name in _PATH_FIELDS[1:] if getattr(cfg, name)}
+    return digest({"data": settings, "files": files})
+
+
 def dataset_folder(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
     """Where :func:`prepare` keeps ``spec`` with these settings (derived CSVs are made; nothing else).
 
-    The folder is keyed by content (the resolved data config and the input files), so two specs
-    of the same data (Table 2's ``cloth_sport``, Table 4's ``ds100``, Table 5's ``ko100``) share
-    one folder, hence one PSG and one trained run per config: the first spec to build it names it.
+    The folder is keyed by content (:func:`dataset_key`), so two specs of the same data (Table 2's
+    ``cloth_sport``, Table 4's ``ds100``, Table 5's ``ko100``) share one folder, hence one PSG
+    and one trained run per config: the first spec to build it names it. A prepared folder
+    records its key in ``inputs.json``.
     """
-    from imvae_jax.config import to_dict
+    key = dataset_key(data_config(spec, data_overrides, data_root, cache_dir, rows))
+    for marker in sorted((cache_dir / "datasets").glob(f"*/{_INPUTS}")):
+        if json.loads(marker.read_text()).get("key") == key:
+            return marker.parent
+    return cache_dir / "datasets" / f"{spec.name}-{key}"
 
-    cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
-    key = digest({"data": to_dict(cfg), "files": _file_ids(cfg)})
-    built = sorted(path for path in (cache_dir / "datasets").glob(f"*-{key}") if (path / "test.parquet").is_file())
-    return built[0] if built else cache_dir / "datasets" / f"{spec.name}-{key}"
+
+def is_prepared(folder: Path) -> bool:
+    """Whether :func:`prepare` finished ``folder``."""
+    return (folder / _INPUTS).is_file()
 
 
 def prepare(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
     """A prepared dataset folder for ``spec`` (built once, then reused from the cache)."""
     folder = dataset_folder(spec, data_overrides, data_root, cache_dir, rows)
-    if (folder / "test.parquet").is_file():
+    if is_prepared(folder):
         return folder
     cfg = data_config(spec, data_overrides, data_root, cache_dir, rows)
+    from imvae_jax.config import to_dict
     from imvae_jax.data.audit import audit
     from imvae_jax.data.cli import build
     from imvae_jax.data.schema import write_dataset
 
     splits = build(dataclasses.replace(cfg, dataset=str(folder)))
     write_dataset(splits, folder, audit=audit(splits))
+    inputs = {"key": dataset_key(cfg), "spec": spec.name, "data": to_dict(cfg)}
+    (folder / _INPUTS).write_text(json.dumps(inputs, indent=1, default=str))
     return folder
-
-
-def _file_ids(cfg) -> dict[str, Any]:
-    """Size and mtime of the input files: a changed input file invalidates the cache."""
-    out = {}
-    for name in ("train_path", "test_path"):
-        path = getattr(cfg, name, "")
-        if path:
-            stat = Path(path).stat()
-            out[name] = [stat.st_size, int(stat.st_mtime)]
-    return out
 
 
 # ----------------------------------------------------------------------------- PSG

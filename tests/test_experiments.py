@@ -291,6 +291,27 @@ def quick_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("experiments-cache")
 
 
+def test_dataset_key_follows_file_contents_not_paths_or_times(tmp_path):
+    """A fresh copy of the data (another path, another mtime) keys the same prepared folder; one
+    changed byte keys another (the cache never serves data built from other files)."""
+    import os
+
+    from imvae_jax.data.config import DataConfig
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "train.csv").write_text("user,item\n1,2\n")
+        (folder / "test.csv").write_text("user,item\n1,3\n")
+    os.utime(second / "train.csv", (1, 1))
+    config = DataConfig(source="authors", train_path=str(first / "train.csv"), test_path=str(first / "test.csv"))
+    moved = dataclasses.replace(config, train_path=str(second / "train.csv"), test_path=str(second / "test.csv"))
+    assert engine.dataset_key(config) == engine.dataset_key(moved)
+    (second / "test.csv").write_text("user,item\n1,4\n")
+    assert engine.dataset_key(config) != engine.dataset_key(moved)
+    assert engine.dataset_key(config) != engine.dataset_key(dataclasses.replace(config, seed=1))
+
+
 def test_identical_configs_share_one_run(tmp_path):
     """Table 2's IM-VAE, Table 3's, Table 4's 100 % level, Table 5's K_o = 100 % and Figure 3's
     default point resolve to one dataset folder and one config, so one trained run; another seed
@@ -310,7 +331,8 @@ def test_identical_configs_share_one_run(tmp_path):
     assert table2 != name(spec.load("table4"), "ds100", "imvae")  # nothing built yet: named by the spec
     dataset = engine.dataset_folder(spec.load("table2").datasets[0], {}, engine.DATA_ROOT, cache)
     dataset.mkdir(parents=True)
-    (dataset / "test.parquet").write_bytes(b"")  # stands for the prepared folder
+    key = engine.dataset_key(engine.data_config(spec.load("table2").datasets[0], {}, engine.DATA_ROOT, cache, 0))
+    (dataset / "inputs.json").write_text(json.dumps({"key": key}))  # stands for the prepared folder
     assert table2 == name(spec.load("table3"), "cloth_sport", "imvae")
     assert table2 == name(spec.load("table4"), "ds100", "imvae")
     assert table2 == name(spec.load("table5"), "ko100", "imvae")
