@@ -253,7 +253,7 @@ def train(
 
 
 def score(dataset: Path, scorer: str, batch_size: int = 512, max_len: int = 20) -> dict[str, Any]:
-    """A model-free scorer (popularity, item_order) on the test split of a prepared dataset."""
+    """A model-free scorer (popularity, target_popularity, item_order) on the test split of a prepared dataset."""
     import numpy as np
 
     from imvae_jax.data.batches import Batcher
@@ -266,7 +266,10 @@ def score(dataset: Path, scorer: str, batch_size: int = 512, max_len: int = 20) 
     started = time.perf_counter()
     splits = read_dataset(dataset)
     train_rows = rows_from_split(splits["train"])
-    model = Popularity.fit(train_rows) if scorer == "popularity" else ItemOrder.fit(train_rows, "learned")
+    if scorer == "item_order":
+        model = ItemOrder.fit(train_rows, "learned")
+    else:
+        model = Popularity.fit(train_rows, targets_only=scorer == "target_popularity")
     test = splits["test"]
     ranks, domains, rows, columns = [], [], [], {}
     for batch in Batcher(test, batch_size=batch_size, max_len=max_len, shuffle=False, seed=0).epoch(0):

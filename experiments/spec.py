@@ -11,7 +11,7 @@ A spec (``experiments/configs/<name>.yaml``) has
                ``overlap``: :mod:`experiments.derive`); ``data``/``psg`` are overrides of
                those sections for this dataset only
 ``methods``    name -> ``{label, paper, overrides}`` (a model trained by the engine) or
-               ``{label, paper, scorer: popularity|item_order}`` (model-free)
+               ``{label, paper, scorer: popularity|target_popularity|item_order}`` (model-free)
 ``quick``      the ``--quick`` changes: ``seeds``, ``datasets``/``methods`` (subsets, in
                order), ``rows`` (users are sliced until the training file has this many
                rows), ``base`` (more overrides), ``data`` (overrides for every dataset)
@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-SCORERS = ("popularity", "item_order")
+SCORERS = ("popularity", "target_popularity", "item_order")
 
 
 class SpecError(ValueError):

@@ -78,6 +78,14 @@ def test_popularity_scores(tmp_path):
     np.testing.assert_array_equal(pop.score(batch), [[4, 3, 0], [2, 2, 0]])
 
 
+def test_target_popularity_counts_only_targets(tmp_path):
+    train = read_authors_csv(_write(tmp_path, CSV))
+    pop = Popularity.fit(train, targets_only=True)
+    # X targets (ids +1): 10, 4, 4, 4; Y target: 7. History items (5, 3, 1, ...) count 0
+    batch = {"target_domain": np.array([0, 1]), "candidates": np.array([[4, 10, 5, 99], [7, 6, 1, 4]])}
+    np.testing.assert_array_equal(pop.score(batch), [[3, 1, 0, 0], [1, 0, 0, 0]])
+
+
 def test_learned_order_respects_lists_and_reports_cycles():
     rng = np.random.default_rng(0)
     hidden = rng.permutation(np.arange(1, 41))  # the true global order of ids 1..40

@@ -237,3 +237,19 @@ def test_bad_widths_and_ids_raise():
         build_model(ModelConfig(variant="authors", dim=D), n_items_x=NX, n_items_y=NY, seed=0)
     with pytest.raises(ValueError, match=r"expected n_items \+ 1"):
         build_model(ModelConfig(variant="authors", dim=D), n_items_x=NX, n_items_y=NY, seed=0, source_ids_x=[None, 1], source_ids_y=[None, 2])
+
+
+def test_given_latents_make_the_scores_user_independent(model):
+    """With the same latents for every row, two rows of one target domain with the same
+    candidates score them identically, whatever their histories; without, they differ."""
+    batch = make_batch(seed=3)
+    rows = [0, 1, 2]  # target X rows with different histories
+    batch["candidates"][rows] = batch["candidates"][rows[0]]
+    batch["cold_start"][:] = False
+    free = np.asarray(model(batch).scores)[rows]
+    assert np.abs(free[0] - free[2]).max() > 1e-4
+    latents = {name: np.full((D,), 0.1 * i, np.float32) for i, name in enumerate(model(batch).posteriors)}
+    shared = np.asarray(model(batch, latents=latents).scores)[rows]
+    np.testing.assert_allclose(shared[1:], np.broadcast_to(shared[0], shared[1:].shape), rtol=0, atol=1e-6)
+    with pytest.raises(KeyError, match="z_q"):
+        model(batch, latents={"z_q": np.zeros(D, np.float32)})

@@ -274,6 +274,38 @@ def test_evaluate_cli_reproduces_the_final_test(reference, capsys):
     assert record["full_catalogue"] == results["protocols"]["valid-selected"]["full_catalogue"]
 
 
+def test_probe_cli_reproduces_the_test_and_reports_latents(reference, capsys):
+    """``imvae probe``: its "model" column is the evaluated test (another code path); the
+    shared-latents column is a different, user-independent evaluation; every latent reported."""
+    from imvae_jax.cli import main
+
+    run_dir, results = reference
+    assert main(["probe", str(run_dir), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = results["protocols"]["valid-selected"]["results"]
+    for domain, groups in expected.items():
+        for group, values in groups.items():
+            for metric, value in values.items():
+                assert record["model"][domain][group][metric] == pytest.approx(value, abs=1e-9), (domain, group, metric)
+    assert record["model"] != record["shared_latents"]
+    assert set(record["latents"]) == {"z_x", "z_y", "z_a_x", "z_a_y", "z_t_x", "z_t_y", "r_x", "r_y"}
+    assert all(v["kl_to_prior"] >= 0 for k, v in record["latents"].items() if not k.startswith("r_"))
+
+
+def test_latent_statistics_by_hand():
+    from imvae_jax.train.probe import latent_statistics
+
+    mu = np.array([[0.0, 0.0], [2.0, 0.0]])  # std over rows: [1, 0] -> spread 0.5
+    sigma = np.ones((2, 2))
+    stats = latent_statistics(mu, sigma, (np.zeros((1, 2)), np.ones((1, 2))))
+    # KL(N(mu, 1) || N(0, 1)) = |mu|^2 / 2: rows 0 and 2 -> mean 1
+    assert stats == {"spread": 0.5, "sigma": 1.0, "spread_over_sigma": 0.5, "kl_to_prior": 1.0}
+    wide = latent_statistics(mu, 2 * sigma, (np.zeros((1, 2)), np.ones((1, 2))))
+    # per dim: log(1/2) + (4 + mu^2)/2 - 1/2; summed over 2 dims, mean over rows
+    assert wide["kl_to_prior"] == pytest.approx(2 * (np.log(0.5) + 1.5) + 1.0)
+    assert latent_statistics(mu, sigma, None)["kl_to_prior"] is None
+
+
 def test_distributed_spec_from_flags_and_env(monkeypatch):
     from imvae_jax.train.distributed import resolve_spec
 

@@ -4,7 +4,11 @@ Scorers take a batch dict in the data layer's layout (``seq_x``, ``seq_y`` ``[B,
 left-padded, most recent last; ``target_domain`` ``[B]``; ``candidates`` ``[B, C]``) and return
 float32 scores ``[B, C]`` to be ranked by :func:`imvae_jax.eval.metrics.target_ranks`.
 
-* :class:`Popularity`: how often each item occurs in the training lists of its domain.
+* :class:`Popularity`: how often each item occurs in the training lists of its domain
+  (``Popularity.fit(train)``), or only as a training row's target
+  (``Popularity.fit(train, targets_only=True)``: "target popularity"; on the authors' files,
+  where a list's last item is its target, the items that end lists are not the items that
+  fill them, and this model-free scorer reaches the paper's IM-VAE numbers on Cloth-Sport).
 * :class:`ItemOrder`: "next in the file's item order" (``data/README.md`` caveat 1). The
   authors' Amazon lists follow one fixed global item order per domain (the raw file's
   product order), not time, so the target is usually the item that comes next after the
@@ -61,15 +65,17 @@ def _last_history_item(batch: Mapping[str, np.ndarray]) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Popularity:
-    """counts[d][i]: occurrences of id i in domain d's training lists (histories + targets)."""
+    """counts[d][i]: occurrences of id i in domain d's training lists (histories + targets),
+    or, with ``targets_only``, as the target of a training row of domain d."""
 
     counts: tuple[np.ndarray, np.ndarray]
 
     @classmethod
-    def fit(cls, train: EvalRows) -> Popularity:
+    def fit(cls, train: EvalRows, targets_only: bool = False) -> Popularity:
         counts = []
         for domain in (0, 1):
-            items = np.concatenate([train.history_values[domain], train.target_item[train.target_domain == domain]])
+            targets = train.target_item[train.target_domain == domain]
+            items = targets if targets_only else np.concatenate([train.history_values[domain], targets])
             counts.append(np.bincount(items, minlength=1).astype(np.float64))
         return cls(counts=(counts[0], counts[1]))
 
@@ -258,6 +264,7 @@ def evaluate_scorers(
     masks = group_masks(batch)
     scorers = {
         "popularity": Popularity.fit(train),
+        "target_popularity": Popularity.fit(train, targets_only=True),
         "item_order_learned": ItemOrder.fit(train, "learned"),
         "item_order_learned_ctx": ItemOrder.fit(train, "learned", context=test),
         "item_order_id": ItemOrder.fit(train, "id"),

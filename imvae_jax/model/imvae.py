@@ -355,7 +355,13 @@ class IMVAE(nnx.Module):
         return self.scorer(h, self.items(item_ids, domain))
 
     # ------------------------------------------------------------------------- forward
-    def __call__(self, batch: Batch, key: Key = None) -> ModelOutputs:
+    def __call__(self, batch: Batch, key: Key = None, latents: Mapping[str, jax.Array] | None = None) -> ModelOutputs:
+        """One forward pass; ``key`` None = evaluation (z = posterior means, no dropout).
+
+        ``latents``: values (``[d]`` or ``[B, d]``) used in place of the named latents'
+        samples or means, e.g. the same z for every row to probe what the heads read
+        (:mod:`imvae_jax.eval.probe`); the posteriors returned are unchanged.
+        """
         sw, cfg = self.switches, self.cfg
         train = key is not None
         keys = split_key(key, 20)
@@ -378,6 +384,10 @@ class IMVAE(nnx.Module):
             post["z_t_x"] = self.cross(self.cross_t_x, (y_star, y_pad), (x_star, x_pad), pooled_xy, keys[11])
         sample_keys = dict(zip(sorted(post), keys[12:]))
         z = {name: reparameterise(g, sample_keys[name]) for name, g in post.items()}
+        for name, value in (latents or {}).items():
+            if name not in z:
+                raise KeyError(f"latents: no latent {name!r} in this model (has {sorted(z)})")
+            z[name] = jnp.broadcast_to(jnp.asarray(value, z[name].dtype), z[name].shape)
 
         target_domain = jnp.asarray(batch["target_domain"])
         cold = jnp.asarray(batch["cold_start"]).astype(bool)

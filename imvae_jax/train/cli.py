@@ -93,6 +93,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object last")
     evaluate.set_defaults(handler=run_evaluate)
 
+    probe = subparsers.add_parser(
+        "probe",
+        help="does a trained IM-VAE use its latents? (same latents for every user vs as evaluated)",
+        description="Restore a checkpoint and evaluate it twice on a split: as trained (z = posterior means) and "
+        "with every row given the same latents (their mean over the split), which makes the model user-independent; "
+        "also the spread of each posterior mean across rows against sigma, and its KL to the prior.",
+    )
+    probe.add_argument("target", help="a run folder, its checkpoints/ folder, or one checkpoint (checkpoints/<epoch>)")
+    probe.add_argument("--split", default="test", choices=("test", "valid"))
+    probe.add_argument("--which", default="best", choices=("best", "latest"))
+    probe.add_argument("--epoch", type=int, help="a specific checkpointed epoch")
+    probe.add_argument("--dataset", help="dataset folder (default: the one in the checkpoint's config)")
+    probe.add_argument("--json", action="store_true", help="print the result as one JSON object last")
+    probe.set_defaults(handler=run_probe)
+
     quick = subparsers.add_parser(
         "run",
         help="quick start: synthetic data -> PSG -> a small IM-VAE -> test table (a few minutes on CPU)",
@@ -161,16 +176,14 @@ def _checkpoint_location(target: Path) -> tuple[Path, int | None]:
     raise FileNotFoundError(f"{target}: not a run folder, checkpoints folder or checkpoint")
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
+def _restore(args: argparse.Namespace) -> tuple[Any, dict, Any, Any, Any, int]:
+    """``(cfg, splits, graphdef, state, parallel, epoch)`` of the checkpoint ``args`` name;
+    raises :class:`CheckpointMismatch` / ``FileNotFoundError`` with the reason."""
     import dataclasses
-    import json
-
-    import jax
 
     from imvae_jax.config import Config, apply_overrides, from_dict
-    from imvae_jax.eval.report import markdown_table, to_json
     from imvae_jax.train import loop
-    from imvae_jax.train.checkpoint import CheckpointMismatch, Checkpoints, check_compatible
+    from imvae_jax.train.checkpoint import Checkpoints, check_compatible
     from imvae_jax.train.state import create, make_optimizer
     from imvae_jax.train.step import Parallel
 
@@ -178,26 +191,38 @@ def run_evaluate(args: argparse.Namespace) -> int:
     checkpoints = Checkpoints(folder, async_save=False)
     epoch = args.epoch or epoch or (checkpoints.best_epoch() if args.which == "best" else checkpoints.latest_epoch())
     if epoch is None:
-        print(f"error: no checkpoint in {folder}", file=sys.stderr)
-        return EXIT_REFUSED
+        raise FileNotFoundError(f"no checkpoint in {folder}")
     meta = checkpoints.read_meta(epoch)
     cfg = from_dict(Config, meta["config"])
     if args.dataset:
         cfg = apply_overrides(cfg, [f"data.dataset={args.dataset}"])
-    if args.full is not None:
+    if getattr(args, "full", None) is not None:
         cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, full_ranking=args.full))
     splits = loop.load_dataset(cfg)
     fingerprints = {name: split.fingerprint for name, split in sorted(splits.items())}
-    try:
-        check_compatible(meta, meta["config"], fingerprints, f"{folder} (epoch {epoch})")
-    except CheckpointMismatch as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_REFUSED
+    check_compatible(meta, meta["config"], fingerprints, f"{folder} (epoch {epoch})")
     parallel = Parallel()
     tx = make_optimizer(cfg.train)
     graphdef, host_state = create(loop.model_factory(cfg, splits["train"]), tx, cfg.train.seed)
     state, _ = checkpoints.restore(epoch, loop.abstract_state(parallel.put_replicated(host_state), parallel))
     checkpoints.close()
+    return cfg, splits, graphdef, state, parallel, epoch
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import jax
+
+    from imvae_jax.eval.report import markdown_table, to_json
+    from imvae_jax.train import loop
+    from imvae_jax.train.checkpoint import CheckpointMismatch
+
+    try:
+        cfg, splits, graphdef, state, parallel, epoch = _restore(args)
+    except (CheckpointMismatch, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_REFUSED
     evaluator = loop.make_evaluator(cfg, splits[args.split], graphdef, parallel, full_ranking=cfg.eval.full_ranking)
     result = evaluator(state.params, state.rest)
     if jax.process_index() == 0:
@@ -208,6 +233,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.json:
             record = to_json(result["sampled"], "valid-selected", split=args.split, epoch=epoch, full_catalogue=result["full"])
             print(json.dumps(record))
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from imvae_jax.train import loop
+    from imvae_jax.train.checkpoint import CheckpointMismatch
+    from imvae_jax.train.probe import markdown, probe
+
+    try:
+        cfg, splits, graphdef, state, parallel, epoch = _restore(args)
+    except (CheckpointMismatch, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    evaluator = loop.make_evaluator(cfg, splits[args.split], graphdef, parallel, full_ranking=False)
+    try:
+        result = probe(graphdef, state.params, state.rest, evaluator, ks=tuple(cfg.eval.ks))
+    except TypeError as e:
+        print(f"error: {args.target}: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(markdown(result, f"Probe of {args.target}, {args.split}, checkpoint epoch {epoch}"))
+    if args.json:
+        print(json.dumps({"target": str(args.target), "split": args.split, "epoch": epoch, **result}, default=float))
     return 0
 
 
