@@ -190,6 +190,26 @@ def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Pat
 
 # every trained run also reports the authors' protocol (labelled): test after every epoch
 TRAIN_DEFAULTS: dict[str, Any] = {"eval.report": "authors-max", "train.progress": False}
+# and, for models with latents, the selected checkpoint with the same latents for every user
+SAME_LATENTS = "same-latents"
+
+
+def has_latents(overrides: dict[str, Any]) -> bool:
+    """Whether the model these overrides make has latents to probe (not SASRec)."""
+    return _config(overrides).model.variant != "sasrec"
+
+
+def _add_probe(record: dict[str, Any], run_dir: Path, overrides: dict[str, Any]) -> bool:
+    """Add the ``same-latents`` protocol (:mod:`imvae_jax.train.probe`) and each latent's spread
+    to ``record`` when the model has latents and it is missing; whether it was added."""
+    if SAME_LATENTS in record["protocols"] or not has_latents(overrides):
+        return False
+    from imvae_jax.train.probe import probe_run
+
+    result = probe_run(run_dir)
+    record["protocols"][SAME_LATENTS] = result["shared_latents"]
+    record["latents"] = result["latents"]
+    return True
 
 
 def _devices() -> list | None:
@@ -219,7 +239,9 @@ def train(
     Runs are shared by every experiment: the run folder is ``cache_dir/train/<hash of the
     resolved config>`` (so Table 3's IM-VAE, Table 4's and 5's 100 % levels and Figure 3's default point
     are Table 2's IM-VAE run, trained once), and a finished run's record is kept there as
-    ``record.json`` and returned as it is (``"reused": true``). A folder left by an interrupted
+    ``record.json`` and returned as it is (``"reused": true``). Models with latents also get the
+    ``same-latents`` protocol: the selected checkpoint with every user's latents replaced by
+    their mean (:mod:`imvae_jax.train.probe`); equal to ``valid-selected`` = not personalised. A folder left by an interrupted
     run is resumed from its last checkpoint; ``restart`` deletes the folder and trains again.
     """
     from imvae_jax.train.loop import run
@@ -230,7 +252,10 @@ def train(
     if restart and run_dir.exists():
         shutil.rmtree(run_dir)
     elif saved.is_file():
-        return {**json.loads(saved.read_text()), "reused": True}
+        record = json.loads(saved.read_text())
+        if _add_probe(record, run_dir, overrides):  # a run recorded before the probe existed
+            saved.write_text(json.dumps(record, indent=1, default=str))
+        return {**record, "reused": True}
     started = time.perf_counter()
     results = run(cfg, resume=run_dir.is_dir(), devices=_devices(), log=log)
     protocols = {name: record["results"] for name, record in results["protocols"].items()}
@@ -245,6 +270,7 @@ def train(
         "train_samples_per_s": results.get("train_samples_per_s"),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+    _add_probe(record, run_dir, overrides)
     saved.write_text(json.dumps(record, indent=1, default=str))
     return {**record, "reused": False}
 

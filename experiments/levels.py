@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments import tables
-from experiments.runner import PROTOCOLS
+from experiments.runner import present_protocols
 from experiments.spec import Experiment
 
 
@@ -26,7 +26,7 @@ def render_levels(experiment: Experiment, summary: dict[str, Any], key: str, lab
     parts = []
     for prefix, levels in dataset_levels(experiment, key).items():
         parts.append(f"## {prefix} series\n\n{notes.get(prefix, '')}\n")
-        for protocol in PROTOCOLS:
+        for protocol in present_protocols(summary):
             for groups, who in tables.USER_SETS:
                 parts.append(
                     tables.levels_table(

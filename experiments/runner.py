@@ -74,11 +74,12 @@ def execute(
     started = time.perf_counter()
     for run in runs:
         path = out_dir / "runs" / f"{run.run_id}.json"
-        if path.is_file() and not force:
-            record = json.loads(path.read_text())
+        record = json.loads(path.read_text()) if path.is_file() and not force else None
+        if record is not None:
             check_reusable(record, run, experiment.quick, path)
+        if record is not None and not _lacks_probe(record, run):
             records.append(record)
-        else:
+        else:  # to run, or recorded before the same-latents probe (the engine adds it, trains nothing)
             data_key = (run.dataset, tuple(sorted(run.data_overrides().items())))
             if data_key not in prepared:
                 prepared[data_key] = engine.prepare(
@@ -177,6 +178,20 @@ def status(
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _lacks_probe(record: dict[str, Any], run: Run) -> bool:
+    return (
+        not run.method.scorer
+        and engine.SAME_LATENTS not in record["protocols"]
+        and engine.has_latents(run.train_overrides())
+    )
+
+
+def present_protocols(summary: dict[str, Any]) -> tuple[str, ...]:
+    """:data:`PROTOCOLS`, then ``same-latents`` when some run of ``summary`` has it."""
+    found = {p for by_method in summary["cells"].values() for by_protocol in by_method.values() for p in by_protocol}
+    return PROTOCOLS + ((engine.SAME_LATENTS,) if engine.SAME_LATENTS in found else ())
 
 
 def check_reusable(record: dict[str, Any], run: Run, quick: bool, path: Path) -> None:

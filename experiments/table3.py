@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import common, paper_numbers as paper, tables
-from experiments.runner import PROTOCOLS
+from experiments.runner import present_protocols
 from experiments.spec import Experiment
 
 NAME = "table3"
@@ -31,7 +31,7 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
     paper_columns = [paper_column(v) for v in paper.TABLE3_VARIANTS]
     parts = []
     for dataset in experiment.datasets:
-        parts.extend(tables.comparison_tables(summary, dataset.name, PROTOCOLS, methods, paper_columns))
+        parts.extend(tables.comparison_tables(summary, dataset.name, present_protocols(summary), methods, paper_columns))
     return "\n".join(parts)
 
 

@@ -39,6 +39,11 @@ PROTOCOL_NOTES = {
         "**WARNING - AUTHORS-MAX protocol: every metric is its own maximum over epochs ON THE TEST "
         "split (the authors' reporting; optimistic, not comparable with validation-selected results).**"
     ),
+    "same-latents": (
+        "Protocol `same-latents` (`imvae probe`): the valid-selected checkpoint with every user's latents "
+        "replaced by their mean over the test rows, so each model ranks items the same way for every user. "
+        "Where it equals `valid-selected`, the model is not personalised. Model-free scorers as always; SASRec has no latents."
+    ),
 }
 
 # a paper column: (header, function (paper domain, paper group, metric) -> text or None)

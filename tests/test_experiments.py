@@ -442,6 +442,15 @@ def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
     assert resumed["protocols"] == whole["protocols"]  # a resumed run = an uninterrupted one
     again = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
     assert again["reused"] and again["protocols"] == whole["protocols"] and again["run_dir"] == resumed["run_dir"]
+    # the same-latents probe is in every record, and a record made before it gets it, untrained
+    assert engine.SAME_LATENTS in whole["protocols"] and set(whole["latents"]) >= {"z_x", "z_t_y"}
+    saved = Path(again["run_dir"]) / "record.json"
+    old = json.loads(saved.read_text())
+    del old["protocols"][engine.SAME_LATENTS]
+    saved.write_text(json.dumps(old))
+    backfilled = engine.train(folder, overrides, tmp_path / "a", log=messages.append)
+    assert backfilled["reused"] and backfilled["protocols"] == whole["protocols"]
+    assert engine.SAME_LATENTS in json.loads(saved.read_text())["protocols"]
     messages.clear()
     fresh = engine.train(folder, overrides, tmp_path / "a", log=messages.append, restart=True)
     assert not fresh["reused"] and not any("resumed" in m for m in messages) and fresh["resumed_from_epoch"] is None
@@ -472,7 +481,12 @@ def test_quick_mode(name, tmp_path, quick_cache):
                             # one epoch: the authors' max over epochs on test is the selected epoch's test
                             other = runner.cell(summary, dataset.name, method.name, "valid-selected", domain, "all", metric)
                             assert value["mean"] == pytest.approx(other["mean"], abs=1e-6)
-    if name in ("table2", "table3"):  # our numbers beside the paper's, both protocols labelled
+    if name in ("table2", "table3"):  # our numbers beside the paper's, every protocol labelled
         assert "AUTHORS-MAX" in text and "Protocol `valid-selected`" in text and "| paper " in text
+        assert "Protocol `same-latents`" in text
+    for method in experiment.methods:  # the probe: every trained model with latents, not SASRec
+        if not method.scorer:
+            record = json.loads(next((tmp_path / name / "runs").glob(f"*__{method.name}__seed0.json")).read_text())
+            assert (engine.SAME_LATENTS in record["protocols"]) == (dict(method.overrides).get("model.variant") != "sasrec")
     if name == "figure3":
         assert (tmp_path / name / "figure3.png").stat().st_size > 1000

@@ -165,50 +165,6 @@ def _train(cfg: Any, resume: bool) -> int:
     return 0
 
 
-def _checkpoint_location(target: Path) -> tuple[Path, int | None]:
-    """(checkpoints folder, epoch or None) of a run folder / checkpoints folder / one checkpoint."""
-    if (target / "checkpoints").is_dir():
-        return target / "checkpoints", None
-    if target.name.isdigit() and (target / "state").is_dir():
-        return target.parent, int(target.name)
-    if target.is_dir():
-        return target, None
-    raise FileNotFoundError(f"{target}: not a run folder, checkpoints folder or checkpoint")
-
-
-def _restore(args: argparse.Namespace) -> tuple[Any, dict, Any, Any, Any, int]:
-    """``(cfg, splits, graphdef, state, parallel, epoch)`` of the checkpoint ``args`` name;
-    raises :class:`CheckpointMismatch` / ``FileNotFoundError`` with the reason."""
-    import dataclasses
-
-    from imvae_jax.config import Config, apply_overrides, from_dict
-    from imvae_jax.train import loop
-    from imvae_jax.train.checkpoint import Checkpoints, check_compatible
-    from imvae_jax.train.state import create, make_optimizer
-    from imvae_jax.train.step import Parallel
-
-    folder, epoch = _checkpoint_location(Path(args.target))
-    checkpoints = Checkpoints(folder, async_save=False)
-    epoch = args.epoch or epoch or (checkpoints.best_epoch() if args.which == "best" else checkpoints.latest_epoch())
-    if epoch is None:
-        raise FileNotFoundError(f"no checkpoint in {folder}")
-    meta = checkpoints.read_meta(epoch)
-    cfg = from_dict(Config, meta["config"])
-    if args.dataset:
-        cfg = apply_overrides(cfg, [f"data.dataset={args.dataset}"])
-    if getattr(args, "full", None) is not None:
-        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, full_ranking=args.full))
-    splits = loop.load_dataset(cfg)
-    fingerprints = {name: split.fingerprint for name, split in sorted(splits.items())}
-    check_compatible(meta, meta["config"], fingerprints, f"{folder} (epoch {epoch})")
-    parallel = Parallel()
-    tx = make_optimizer(cfg.train)
-    graphdef, host_state = create(loop.model_factory(cfg, splits["train"]), tx, cfg.train.seed)
-    state, _ = checkpoints.restore(epoch, loop.abstract_state(parallel.put_replicated(host_state), parallel))
-    checkpoints.close()
-    return cfg, splits, graphdef, state, parallel, epoch
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -217,9 +173,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from imvae_jax.eval.report import markdown_table, to_json
     from imvae_jax.train import loop
     from imvae_jax.train.checkpoint import CheckpointMismatch
+    from imvae_jax.train.restore import restore
 
     try:
-        cfg, splits, graphdef, state, parallel, epoch = _restore(args)
+        cfg, splits, graphdef, state, parallel, epoch = restore(
+            args.target, which=args.which, epoch=args.epoch, dataset=args.dataset, full_ranking=args.full
+        )
     except (CheckpointMismatch, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_REFUSED
@@ -239,24 +198,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     import json
 
-    from imvae_jax.train import loop
     from imvae_jax.train.checkpoint import CheckpointMismatch
-    from imvae_jax.train.probe import markdown, probe
+    from imvae_jax.train.probe import markdown, probe_run
 
     try:
-        cfg, splits, graphdef, state, parallel, epoch = _restore(args)
-    except (CheckpointMismatch, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_REFUSED
-    evaluator = loop.make_evaluator(cfg, splits[args.split], graphdef, parallel, full_ranking=False)
-    try:
-        result = probe(graphdef, state.params, state.rest, evaluator, ks=tuple(cfg.eval.ks))
-    except TypeError as e:
+        result = probe_run(args.target, args.split, which=args.which, epoch=args.epoch, dataset=args.dataset)
+    except (CheckpointMismatch, FileNotFoundError, TypeError) as e:
         print(f"error: {args.target}: {e}", file=sys.stderr)
         return EXIT_REFUSED
-    print(markdown(result, f"Probe of {args.target}, {args.split}, checkpoint epoch {epoch}"))
+    print(markdown(result, f"Probe of {args.target}, {args.split}, checkpoint epoch {result['epoch']}"))
     if args.json:
-        print(json.dumps({"target": str(args.target), "split": args.split, "epoch": epoch, **result}, default=float))
+        print(json.dumps({"target": str(args.target), "split": args.split, **result}, default=float))
     return 0
 
 

@@ -11,7 +11,9 @@ good *global* item ranking. This probe tells the two apart:
   over dimensions) against the posterior scale sigma, and the KL to its prior (nats, summed
   over dimensions, mean over rows) on this split.
 
-``imvae probe RUN_DIR [--split test] [--json]``; :func:`probe` for code.
+``imvae probe RUN_DIR [--split test] [--json]``; :func:`probe_run` (a run folder) or
+:func:`probe` (a model in memory) for code. The experiment engine stores the probe of every
+trained IM-VAE as its ``same-latents`` protocol.
 """
 
 from __future__ import annotations
@@ -91,6 +93,17 @@ def probe(graphdef: Any, params: Any, rest: Any, evaluator: Any, ks: tuple[int, 
         "latents": latents,
         "rows": int(row_ids.size),
     }
+
+
+def probe_run(target: Any, split: str = "test", **restore_options: Any) -> dict[str, Any]:
+    """:func:`probe` of a run folder's checkpoint (best by default; ``restore_options`` as
+    :func:`imvae_jax.train.restore.restore`), plus the ``epoch`` probed."""
+    from imvae_jax.train import loop
+    from imvae_jax.train.restore import restore
+
+    r = restore(target, **restore_options)
+    evaluator = loop.make_evaluator(r.cfg, r.splits[split], r.graphdef, r.parallel, full_ranking=False)
+    return {"epoch": r.epoch, **probe(r.graphdef, r.state.params, r.state.rest, evaluator, ks=tuple(r.cfg.eval.ks))}
 
 
 def _priors(graphdef: Any, params: Any, rest: Any) -> dict[str, tuple[Any, Any]]:
