@@ -270,8 +270,9 @@ def train(
         "train_samples_per_s": results.get("train_samples_per_s"),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    _add_probe(record, run_dir, overrides)
     saved.write_text(json.dumps(record, indent=1, default=str))
+    if _add_probe(record, run_dir, overrides):  # after the record is safe: a failed probe loses no training
+        saved.write_text(json.dumps(record, indent=1, default=str))
     return {**record, "reused": False}
 
 
