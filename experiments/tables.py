@@ -194,7 +194,7 @@ def _budget_lines(experiment: Any) -> list[str]:
     if experiment.base:
         lines.append(f"- spec settings: {show(experiment.base)}")
     if experiment.overrides:
-        lines.append(f"- **reduced budget (`--set`, differs from the spec and the paper)**: {show(experiment.overrides)}")
+        lines.append(f"- **changed with `--set` (differs from the spec and the paper)**: {show(experiment.overrides)}")
     return lines
 
 
