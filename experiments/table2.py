@@ -37,8 +37,8 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
         "'cold-start (both kinds)'; it has no split by kind and no target-in-train filter. "
         "The paper's numbers were reported the authors' way (each metric's best epoch on test, "
         "negatives from the test file's items): compare them with our `authors-max` tables. "
-        "Popularity and Next in file order are model-free (no epochs): the same numbers under "
-        "both protocols.\n"
+        "Popularity, Target popularity (how often an item is a training row's target) and Next in "
+        "file order are model-free (no epochs): the same numbers under every protocol.\n"
     )
     return "\n".join(parts)
 

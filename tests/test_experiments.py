@@ -230,6 +230,14 @@ def test_stale_run_record_is_refused(tmp_path):
         runner.check_reusable(record, run, True, path)
 
 
+def test_same_latents_tables_only_when_measured():
+    """The same-latents protocol is rendered when some run has it, and only then."""
+    old = {"cells": {"d": {"m": {"valid-selected": {}, "authors-max": {}}, "pop": {"model-free": {}}}}}
+    assert runner.present_protocols(old) == runner.PROTOCOLS
+    new = {"cells": {"d": {"m": {"valid-selected": {}, "authors-max": {}, "same-latents": {}}}}}
+    assert runner.present_protocols(new) == (*runner.PROTOCOLS, engine.SAME_LATENTS)
+
+
 def test_comparison_table_cells():
     result = {"x": {"all": {"hr@10": {"mean": 0.15, "std": 0.05, "values": [0.1, 0.2]}, "n": 10}}, "y": {}}
     summary = {"cells": {"cloth_sport": {"m": {"valid-selected": result}}}}
