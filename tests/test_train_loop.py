@@ -292,6 +292,31 @@ def test_probe_cli_reproduces_the_test_and_reports_latents(reference, capsys):
     assert all(v["kl_to_prior"] >= 0 for k, v in record["latents"].items() if not k.startswith("r_"))
 
 
+def test_probe_ranks_ties_as_the_run_evaluates(reference, monkeypatch):
+    """Under ``eval.tie_mode='authors'`` the probe's "model" column is the authors'-tie evaluation
+    (not pessimistic ranks), and it asks for the evaluator's tie mode."""
+    import dataclasses
+
+    from imvae_jax.eval import metrics
+    from imvae_jax.train import loop
+    from imvae_jax.train.probe import probe
+    from imvae_jax.train.restore import restore
+
+    run_dir, _ = reference
+    r = restore(run_dir)
+    cfg = dataclasses.replace(r.cfg, eval=dataclasses.replace(r.cfg.eval, tie_mode="authors"))
+    evaluator = loop.make_evaluator(cfg, r.splits["test"], r.graphdef, r.parallel, full_ranking=False)
+    expected = evaluator(r.state.params, r.state.rest)["sampled"]
+    asked, original = [], metrics.protocol_ranks
+    monkeypatch.setattr(metrics, "protocol_ranks", lambda scores, tie_mode: asked.append(tie_mode) or original(scores, tie_mode))
+    record = probe(r.graphdef, r.state.params, r.state.rest, evaluator, ks=tuple(cfg.eval.ks))
+    assert asked and set(asked) == {"authors"}
+    for domain, groups in expected.items():
+        for group, values in groups.items():
+            for metric, value in values.items():
+                assert record["model"][domain][group][metric] == pytest.approx(value, abs=1e-9), (domain, group, metric)
+
+
 def test_latent_statistics_by_hand():
     from imvae_jax.train.probe import latent_statistics
 

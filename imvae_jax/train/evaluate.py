@@ -69,6 +69,7 @@ class SplitEvaluator:
         self.split = split
         self.parallel = parallel
         self.ks = tuple(ks)
+        self.tie_mode = tie_mode
         self.full_ranking = full_ranking
         self.batcher = Batcher(split, batch_size, max_len=max_len, pseudo_len=pseudo_len, shuffle=False, seed=seed)
         self.history = history_matrix(split) if full_ranking else None

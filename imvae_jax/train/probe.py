@@ -43,7 +43,8 @@ def latent_statistics(mu: np.ndarray, sigma: np.ndarray, prior: tuple[np.ndarray
 
 
 def probe(graphdef: Any, params: Any, rest: Any, evaluator: Any, ks: tuple[int, ...] = (10,)) -> dict[str, Any]:
-    """Run the probe over ``evaluator``'s split (a :class:`imvae_jax.train.evaluate.SplitEvaluator`).
+    """Run the probe over ``evaluator``'s split (a :class:`imvae_jax.train.evaluate.SplitEvaluator`),
+    ranking ties as the evaluator does (its ``tie_mode``).
 
     Returns ``{"model": result, "shared_latents": result, "latents": {name: statistics},
     "rows": N}`` where a result is ``{domain: {group: {metric: value, "n": rows}}}``.
@@ -53,7 +54,9 @@ def probe(graphdef: Any, params: Any, rest: Any, evaluator: Any, ks: tuple[int, 
     from flax import nnx
 
     from imvae_jax.eval.groups import aggregate, group_masks
-    from imvae_jax.eval.metrics import target_ranks
+    from imvae_jax.eval.metrics import protocol_ranks
+
+    tie_mode = evaluator.tie_mode
 
     @jax.jit
     def forward(params: Any, rest: Any, batch: Mapping[str, Any], latents: Mapping[str, jax.Array] | None):
@@ -62,35 +65,39 @@ def probe(graphdef: Any, params: Any, rest: Any, evaluator: Any, ks: tuple[int, 
             raise TypeError(f"{type(model).__name__} has no latents to probe (IM-VAE variants only)")
         out = model(batch, latents=latents)
         posteriors = {name: (g.mu, jnp.exp(g.log_sigma)) for name, g in out.posteriors.items()}
-        return target_ranks(out.scores), posteriors
+        return protocol_ranks(out.scores, tie_mode), posteriors
 
     keys = ("seq_x", "seq_y", "pseudo_x", "pseudo_y", "target_domain", "cold_start", "candidates")
     batches = [{k: b[k] for k in keys} | {"mask": b["mask"], "row": b["row"]} for b in evaluator.batches()]
-    ranks, rows, domains = [], [], []
-    moments: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for batch in batches:
-        real = batch["mask"] > 0
-        rank, posteriors = jax.device_get(forward(params, rest, {k: batch[k] for k in keys}, None))
-        ranks.append(rank[real])
-        rows.append(batch["row"][real])
-        domains.append(batch["target_domain"][real])
-        for name, (mu, sigma) in posteriors.items():
-            moments.setdefault(name, []).append((mu[real], sigma[real]))
-    means = {name: np.concatenate([m for m, _ in parts]).mean(axis=0) for name, parts in moments.items()}
-    shared = [
-        np.asarray(jax.device_get(forward(params, rest, {k: b[k] for k in keys}, means)[0]))[b["mask"] > 0] for b in batches
-    ]
-    row_ids, domain_ids = np.concatenate(rows), np.concatenate(domains)
+    real = [b["mask"] > 0 for b in batches]
+
+    def ranked(latents: Mapping[str, Any] | None) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], dict[str, list]]:
+        """Per batch (ranks, ranks_all) of the real rows, and each posterior's (mu, sigma) parts."""
+        ranks, moments = [], {}
+        for batch, keep in zip(batches, real):
+            (rank, rank_all), posteriors = jax.device_get(forward(params, rest, {k: batch[k] for k in keys}, latents))
+            ranks.append((np.asarray(rank)[keep], None if rank_all is None else np.asarray(rank_all)[keep]))
+            for name, (mu, sigma) in posteriors.items():
+                moments.setdefault(name, []).append((mu[keep], sigma[keep]))
+        return ranks, moments
+
+    def result(ranks: list[tuple[np.ndarray, np.ndarray | None]]) -> dict[str, Any]:
+        ranks_all = None if ranks[0][1] is None else np.concatenate([a for _, a in ranks])
+        return aggregate(np.concatenate([r for r, _ in ranks]), domain_ids, masks, ks=ks, ranks_all=ranks_all)
+
+    own, moments = ranked(None)
+    posteriors = {
+        name: (np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])) for name, parts in sorted(moments.items())
+    }
+    shared, _ = ranked({name: mu.mean(axis=0) for name, (mu, _) in posteriors.items()})
+    row_ids = np.concatenate([b["row"][keep] for b, keep in zip(batches, real)])
+    domain_ids = np.concatenate([b["target_domain"][keep] for b, keep in zip(batches, real)])
     masks = group_masks({name: value[row_ids] for name, value in evaluator.columns.items()})
     priors = jax.device_get(_priors(graphdef, params, rest))
-    latents = {}
-    for name, parts in sorted(moments.items()):
-        mu, sigma = np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])
-        latents[name] = latent_statistics(mu, sigma, priors.get(name))
     return {
-        "model": aggregate(np.concatenate(ranks), domain_ids, masks, ks=ks),
-        "shared_latents": aggregate(np.concatenate(shared), domain_ids, masks, ks=ks),
-        "latents": latents,
+        "model": result(own),
+        "shared_latents": result(shared),
+        "latents": {name: latent_statistics(mu, sigma, priors.get(name)) for name, (mu, sigma) in posteriors.items()},
         "rows": int(row_ids.size),
     }
 
