@@ -23,6 +23,7 @@ def command_line(
     datasets: list[str] | None = None,
     methods: list[str] | None = None,
     sets: list[str] | None = None,
+    only_seeds: list[int] | None = None,
 ) -> str:
     """The ``imvae reproduce`` command that repeats a run (written into its Markdown file)."""
     parts = ["imvae", "reproduce", name]
@@ -36,6 +37,8 @@ def command_line(
         parts += ["--methods", ",".join(methods)]
     for item in sets or ():
         parts += ["--set", item]
+    if only_seeds:
+        parts += ["--only-seeds", ",".join(map(str, only_seeds))]
     if out is not None:
         parts += ["--out", str(out)]
     return shlex.join(parts)
@@ -55,6 +58,7 @@ def reproduce(
     methods: list[str] | None = None,
     sets: list[str] | None = None,
     status: bool = False,
+    only_seeds: list[int] | None = None,
 ) -> Path:
     """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path.
 
@@ -62,6 +66,8 @@ def reproduce(
 
     ``datasets``/``methods`` restrict the spec's; ``sets`` (``section.key=value``) override every
     run after the method's own overrides (a reduced budget: ``train.epochs=5``, ``psg.epochs=50``).
+    ``only_seeds`` runs only those seeds of the spec's (model-free scorers have seed 0): to split
+    one table's runs across processes or machines; a later call without it reuses them all.
     ``cache_dir`` (default ``runs/experiments/cache``) holds the prepared datasets and PSG
     outputs, shared by every experiment that uses the same data and PSG settings.
     """
@@ -77,8 +83,14 @@ def reproduce(
         path = out_dir / "status.md"
         path.write_text(runner.status(experiment, out_dir, cache_dir, **kwargs))
         return path
-    summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, **kwargs)
-    command = command_line(name, quick, seeds, out, datasets, methods, sets)
+    runs = None
+    if only_seeds is not None:
+        outside = sorted(set(only_seeds) - set(range(experiment.seeds)))
+        if outside:
+            raise spec.SpecError(f"--only-seeds {outside}: {experiment.name} runs seeds 0..{experiment.seeds - 1} (see --seeds)")
+        runs = [run for run in experiment.runs() if run.seed in only_seeds]
+    summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, runs=runs, **kwargs)
+    command = command_line(name, quick, seeds, out, datasets, methods, sets, only_seeds)
     text = f"# {experiment.title}\n\n" + header(summary, command, experiment) + "\n"
     text += render(experiment, summary, out_dir)
     path = out_dir / f"{name}.md"
@@ -96,6 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override for every run, after the method's (repeatable), e.g. --set train.epochs=5",
     )
     parser.add_argument("--out", type=Path, help="output folder (default runs/experiments/NAME[-quick])")
+    parser.add_argument(
+        "--only-seeds", type=_seeds, metavar="I,J",
+        help="run only these seeds (0-based) of the spec's, e.g. to split a table across processes or machines",
+    )
     parser.add_argument("--force", action="store_true", help="rerun runs whose JSON record already exists")
     parser.add_argument("--status", action="store_true", help="train nothing: show where each run stands and the time left")
     parser.add_argument("--data-root", type=Path, help="folder of the shared data (default $IMVAE_SHARED_DATA or ../shared/data)")
@@ -106,12 +122,19 @@ def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return sorted({int(n) for n in _names(text)})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--only-seeds takes comma-separated integers, got {text!r}") from None
+
+
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``reproduce`` from parsed :func:`add_arguments` options."""
     return {
         "quick": args.quick, "seeds": args.seeds, "out": args.out, "force": args.force, "data_root": args.data_root,
         "cache_dir": args.cache_dir, "datasets": args.datasets, "methods": args.methods, "sets": args.sets,
-        "status": args.status,
+        "status": args.status, "only_seeds": args.only_seeds,
     }
 
 

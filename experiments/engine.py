@@ -212,6 +212,13 @@ def _add_probe(record: dict[str, Any], run_dir: Path, overrides: dict[str, Any])
     return True
 
 
+def _device_kind() -> str:
+    """``"NVIDIA H200"``, ``"cpu"``, ...: the kind of the first device."""
+    import jax
+
+    return jax.devices()[0].device_kind
+
+
 def _devices() -> list | None:
     """One device on CPU (simulated CPU devices share the same cores: data parallelism over them
     only adds compile time); every device otherwise."""
@@ -268,6 +275,7 @@ def train(
         "selected_epoch": results.get("selected_epoch"),
         "parameters": results.get("parameters"),
         "train_samples_per_s": results.get("train_samples_per_s"),
+        "device": _device_kind(),  # what trained it (the wall time's hardware)
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     saved.write_text(json.dumps(record, indent=1, default=str))

@@ -7,6 +7,7 @@ finite numbers in the expected cells, so the entry points cannot rot.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -452,6 +453,9 @@ def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
     assert again["reused"] and again["protocols"] == whole["protocols"] and again["run_dir"] == resumed["run_dir"]
     # the same-latents probe is in every record, and a record made before it gets it, untrained
     assert engine.SAME_LATENTS in whole["protocols"] and set(whole["latents"]) >= {"z_x", "z_t_y"}
+    import jax
+
+    assert whole["device"] == jax.devices()[0].device_kind  # the hardware that trained it
     saved = Path(again["run_dir"]) / "record.json"
     old = json.loads(saved.read_text())
     del old["protocols"][engine.SAME_LATENTS]
@@ -462,6 +466,31 @@ def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
     messages.clear()
     fresh = engine.train(folder, overrides, tmp_path / "a", log=messages.append, restart=True)
     assert not fresh["reused"] and not any("resumed" in m for m in messages) and fresh["resumed_from_epoch"] is None
+
+
+def test_only_seeds_runs_those_seeds_and_names_them_in_the_command(tmp_path, monkeypatch):
+    """``--only-seeds 1,3`` hands the runner exactly seeds 1 and 3 of every method (scorers have
+    seed 0 only), the written command repeats it, and a seed outside ``--seeds`` is an error."""
+    from experiments import common
+
+    handed = []
+
+    def fake_execute(experiment, out_dir, runs=None, **_):
+        handed.extend(runs)
+        return {"wall_s": 0.0}
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    monkeypatch.setattr(common, "header", lambda summary, command, experiment: command)
+    args = ["--seeds", "4", "--methods", "sasrec,popularity", "--datasets", "cloth_sport", "--only-seeds", "3,1", "--out", str(tmp_path)]
+    parser = argparse.ArgumentParser()
+    common.add_arguments(parser)
+    path = common.reproduce("table2", lambda experiment, summary, out_dir: "", **common.options(parser.parse_args(args)))
+    assert sorted((r.method.name, r.seed) for r in handed) == [("sasrec", 1), ("sasrec", 3)]
+    assert "--only-seeds 1,3" in path.read_text()
+    with pytest.raises(spec.SpecError, match="seeds 0..3"):
+        common.reproduce("table2", lambda *a: "", seeds=4, methods=["sasrec"], only_seeds=[4], out=tmp_path)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--only-seeds", "one"])
 
 
 @pytest.mark.slow
