@@ -233,7 +233,19 @@ def summarize(experiment: Experiment, records: list[dict[str, Any]]) -> dict[str
         "hardware": hardware(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "run_wall_s": {r["run_id"]: r.get("wall_s") for r in records},
+        "trained_on": trained_on(records),
     }
+
+
+def trained_on(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of the trained runs each device kind trained (``"not recorded"``: records made
+    before runs named their device). Model-free scores are not counted."""
+    counts: dict[str, int] = {}
+    for record in records:
+        if "model-free" not in record["protocols"]:
+            kind = record.get("device", "not recorded")
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def hardware() -> dict[str, Any]:

@@ -168,7 +168,12 @@ def header(summary: dict[str, Any], command: str, experiment: Any = None) -> str
     if experiment is not None:
         lines += _budget_lines(experiment)
     lines += [
-        f"- hardware: {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}",
+        f"- hardware (of this command): {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}",
+    ]
+    if summary.get("trained_on"):
+        runs = ", ".join(f"{kind}: {n}" for kind, n in summary["trained_on"].items())
+        lines.append(f"- trained runs by the device that trained them (a reused run keeps its own): {runs}")
+    lines += [
         f"- date: {summary.get('date')}; wall time: {summary.get('wall_s', 0):.1f} s",
     ]
     if summary.get("quick"):

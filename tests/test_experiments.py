@@ -468,6 +468,22 @@ def test_training_runs_are_shared_and_resume(tmp_path, quick_cache):
     assert not fresh["reused"] and not any("resumed" in m for m in messages) and fresh["resumed_from_epoch"] is None
 
 
+def test_header_counts_the_devices_that_trained_the_runs():
+    """Runs reused from another machine keep their device: the header says how many each trained."""
+    experiment = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec", "popularity"])
+    result = {"x": {"all": {"hr@10": 0.5, "n": 2}}}
+    records = [
+        {"dataset": "cloth_sport", "method": "sasrec", "run_id": "a", "protocols": {"valid-selected": result}, "device": "cpu"},
+        {"dataset": "cloth_sport", "method": "sasrec", "run_id": "b", "protocols": {"valid-selected": result}, "device": "NVIDIA H200"},
+        {"dataset": "cloth_sport", "method": "sasrec", "run_id": "c", "protocols": {"valid-selected": result}},
+        {"dataset": "cloth_sport", "method": "popularity", "run_id": "d", "protocols": {"model-free": result}},
+    ]
+    summary = runner.summarize(experiment, records)
+    assert summary["trained_on"] == {"NVIDIA H200": 1, "cpu": 1, "not recorded": 1}
+    text = tables.header(summary, "imvae reproduce table2")
+    assert "trained runs by the device that trained them (a reused run keeps its own): NVIDIA H200: 1, cpu: 1, not recorded: 1" in text
+
+
 def test_only_seeds_runs_those_seeds_and_names_them_in_the_command(tmp_path, monkeypatch):
     """``--only-seeds 1,3`` hands the runner exactly seeds 1 and 3 of every method (scorers have
     seed 0 only), the written command repeats it, and a seed outside ``--seeds`` is an error."""
