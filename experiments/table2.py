@@ -31,6 +31,7 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
     for dataset in experiment.datasets:
         parts.append(f"## {dataset.name}\n")
         parts.extend(tables.comparison_tables(summary, dataset.name, present_protocols(summary), methods, paper_columns))
+        parts.extend(tables.ordering_section(experiment, summary, dataset.name))
     parts.append(
         "Paper columns: Table 2 as printed, except IM-VAE Phone 'all' = implied 4.67 / 8.88 "
         "(the printed 5.79 / 10.61 repeat Game's). The paper's cold-start row is our "

@@ -32,6 +32,7 @@ def render(experiment: Experiment, summary: dict[str, Any], out_dir: Path) -> st
     parts = []
     for dataset in experiment.datasets:
         parts.extend(tables.comparison_tables(summary, dataset.name, present_protocols(summary), methods, paper_columns))
+        parts.extend(tables.ordering_section(experiment, summary, dataset.name))
     return "\n".join(parts)
 
 

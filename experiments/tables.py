@@ -143,6 +143,104 @@ def comparison_table(
     return "\n".join(lines) + "\n"
 
 
+def difference(reference: dict | None, other: dict | None, other_fixed: bool = False) -> dict[str, Any] | None:
+    """``reference - other`` of two seed-summary cells, with its standard error and a verdict.
+
+    The standard error is Welch's, ``sqrt(s_r^2 / n_r + s_o^2 / n_o)`` with sample variances
+    (ddof 1) of the per-seed values; ``other_fixed`` marks a model-free scorer (one value and no
+    seed variance). Verdict: ``ahead`` / ``behind`` when ``|delta| > 2 SE``, ``tie`` when within
+    it, ``one seed`` when a trained side has a single seed (no variance to judge by).
+    Returns None when a side is absent.
+    """
+    if not reference or not other or reference.get("mean") is None or other.get("mean") is None:
+        return None
+
+    def spread(cell: dict, fixed: bool) -> float | None:  # s^2 / n, or None when unknown
+        values = [v for v in cell.get("values") or [cell["mean"]] if v is not None]
+        if fixed:
+            return 0.0
+        if len(values) < 2:
+            return None
+        mean = sum(values) / len(values)
+        return sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)
+
+    delta = reference["mean"] - other["mean"]
+    parts = [spread(reference, False), spread(other, other_fixed)]
+    if any(p is None for p in parts):
+        return {"delta": delta, "se": None, "verdict": "one seed"}
+    se = math.sqrt(sum(parts))
+    verdict = "tie" if abs(delta) <= 2 * se else ("ahead" if delta > 0 else "behind")
+    return {"delta": delta, "se": se, "verdict": verdict}
+
+
+def fmt_difference(value: dict[str, Any] | None) -> str:
+    """A :func:`difference` in points of %: '+0.52 ± 0.21 ahead'."""
+    if value is None:
+        return "-"
+    text = f"{100 * value['delta']:+.2f}"
+    if value["se"] is not None:
+        text += f" ± {100 * value['se']:.2f}"
+    return f"{text} {value['verdict']}"
+
+
+def ordering_tables(
+    summary: dict[str, Any],
+    dataset: str,
+    reference: tuple[str, str],  # (method key, label)
+    others: Sequence[tuple[str, str]],
+    fixed: Sequence[str] = (),  # model-free method keys
+    protocols: Sequence[str] = ("valid-selected", "authors-max"),
+) -> list[str]:
+    """Per protocol and user set, ``reference`` minus each of ``others`` in every (domain, group,
+    metric) cell: the difference of seed means in points, ± its standard error, and whether
+    ``reference`` is ahead, behind or tied (within 2 SE), as :func:`difference` decides."""
+    names = paper.paper_domains(dataset) or ("X", "Y")
+    out = []
+    for protocol in protocols:
+        for groups, who in USER_SETS:
+            lines = [f"#### {dataset}, {protocol}, {who}: {reference[1]} minus each method", ""]
+            lines += [PROTOCOL_NOTES.get(protocol, f"Protocol `{protocol}`."), ""]
+            header = ["domain", "users", "n", "metric"] + [label for _, label in others]
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "|".join(["---"] * 4 + ["---:"] * len(others)) + "|")
+            for d, domain in enumerate(("x", "y")):
+                for group, label, _ in groups:
+                    n = group_size(summary, dataset, domain, group)
+                    if n in ("-", "0"):
+                        continue
+                    for metric in METRICS:
+                        ours = cell(summary, dataset, reference[0], protocol, domain, group, metric)
+                        row = [names[d], label, n, METRIC_LABELS[metric]]
+                        row += [
+                            fmt_difference(difference(ours, cell(summary, dataset, m, protocol, domain, group, metric), m in fixed))
+                            for m, _ in others
+                        ]
+                        lines.append("| " + " | ".join(row) + " |")
+            out.append("\n".join(lines) + "\n")
+    return out
+
+
+def ordering_section(experiment: Any, summary: dict[str, Any], dataset: str) -> list[str]:
+    """IM-VAE (the experiment's first method standing beside the paper's IM-VAE) minus each of its
+    other methods (:func:`ordering_tables`); empty when there is nothing to compare."""
+    methods = list(experiment.methods)
+    reference = next((m for m in methods if m.paper == "IM-VAE"), None)
+    others = [m for m in methods if m is not reference]
+    if reference is None or not others:
+        return []
+    intro = (
+        f"### {dataset}: {reference.label} against each method\n\n"
+        f"Each cell: {reference.label}'s mean minus the method's, in points of %, ± the standard error "
+        "of that difference (Welch: sample variances over seeds; a model-free scorer has none); "
+        "`ahead` / `behind` when the difference exceeds 2 standard errors, `tie` within them, "
+        "`one seed` when a trained side has a single seed.\n"
+    )
+    return [intro] + ordering_tables(
+        summary, dataset, (reference.name, reference.label), [(m.name, m.label) for m in others],
+        fixed=[m.name for m in others if m.scorer],
+    )
+
+
 def finite_cells(summary: dict[str, Any]) -> list[float]:
     """Every mean in the summary (for tests: all must be finite)."""
     out = []

@@ -253,6 +253,39 @@ def test_comparison_table_cells():
     assert "AUTHORS-MAX" in text and "| Phone | all | 10 | HR@10 | 15.00 ± 5.00 | 8.88 |" in text
 
 
+def test_ordering_differences_hand_worked():
+    """IM-VAE minus a method: Welch standard error and verdict, worked by hand."""
+    ref = {"mean": 0.11, "values": [0.10, 0.12]}  # s^2 = 2e-4, s^2 / n = 1e-4
+    ahead = tables.difference(ref, {"mean": 0.06, "values": [0.05, 0.07]})  # SE = sqrt(2e-4)
+    assert ahead["delta"] == pytest.approx(0.05) and ahead["se"] == pytest.approx(0.0141421356)
+    assert ahead["verdict"] == "ahead" and tables.fmt_difference(ahead) == "+5.00 ± 1.41 ahead"
+    behind = tables.difference(ref, {"mean": 0.21, "values": [0.20, 0.22]})
+    assert behind["verdict"] == "behind" and tables.fmt_difference(behind) == "-10.00 ± 1.41 behind"
+    # a model-free scorer has no seed variance: SE = sqrt(1e-4) = 0.01, delta 0.01 <= 2 SE
+    fixed = tables.difference(ref, {"mean": 0.10, "values": [0.10]}, other_fixed=True)
+    assert fixed["se"] == pytest.approx(0.01) and fixed["verdict"] == "tie"
+    # the same single value from a trained model: its variance is unknown
+    assert tables.difference(ref, {"mean": 0.10, "values": [0.10]})["verdict"] == "one seed"
+    assert tables.fmt_difference(tables.difference(ref, {"mean": 0.2, "values": [0.2]})) == "-9.00 one seed"
+    assert tables.difference(ref, None) is None and tables.fmt_difference(None) == "-"
+
+
+def test_ordering_tables_rows():
+    def result(values):
+        entry = {"mean": sum(values) / len(values), "values": values}
+        return {"x": {"all": {"hr@10": entry, "n": 10}}, "y": {}}
+
+    summary = {"cells": {"cloth_sport": {
+        "ref": {"valid-selected": result([0.10, 0.12])},
+        "m": {"valid-selected": result([0.05, 0.07])},
+        "pop": {"model-free": result([0.10])},
+    }}}
+    text = tables.ordering_tables(summary, "cloth_sport", ("ref", "IM-VAE"), [("m", "M"), ("pop", "Pop")],
+                                  fixed=["pop"], protocols=["valid-selected"])[0]
+    assert "| Cloth | all | 10 | HR@10 | +5.00 ± 1.41 ahead | +1.00 ± 1.00 tie |" in text
+    assert "| Cloth | all | 10 | NDCG@10 | - | - |" in text
+
+
 def _needs_data():
     if not (engine.DATA_ROOT / "imvae_cloth_sport").is_dir():
         pytest.skip(f"shared data not found under {engine.DATA_ROOT}")
