@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments import runner, spec
+from experiments import engine, runner, spec
 from experiments.tables import header
 
 Render = Callable[[spec.Experiment, dict[str, Any], Path], str]
@@ -24,6 +24,7 @@ def command_line(
     methods: list[str] | None = None,
     sets: list[str] | None = None,
     only_seeds: list[int] | None = None,
+    parallel: int = 1,
 ) -> str:
     """The ``imvae reproduce`` command that repeats a run (written into its Markdown file)."""
     parts = ["imvae", "reproduce", name]
@@ -39,6 +40,8 @@ def command_line(
         parts += ["--set", item]
     if only_seeds:
         parts += ["--only-seeds", ",".join(map(str, only_seeds))]
+    if parallel > 1:
+        parts += ["--parallel", str(parallel)]
     if out is not None:
         parts += ["--out", str(out)]
     return shlex.join(parts)
@@ -59,6 +62,7 @@ def reproduce(
     sets: list[str] | None = None,
     status: bool = False,
     only_seeds: list[int] | None = None,
+    parallel: int = 1,
 ) -> Path:
     """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path.
 
@@ -70,6 +74,8 @@ def reproduce(
     one table's runs across processes or machines; a later call without it reuses them all.
     ``cache_dir`` (default ``runs/experiments/cache``) holds the prepared datasets and PSG
     outputs, shared by every experiment that uses the same data and PSG settings.
+    ``parallel``: train the pending runs in that many worker processes first
+    (:mod:`experiments.parallel`), then reuse them all here and render.
     """
     if experiment is None:
         experiment = spec.load(
@@ -89,8 +95,17 @@ def reproduce(
         if outside:
             raise spec.SpecError(f"--only-seeds {outside}: {experiment.name} runs seeds 0..{experiment.seeds - 1} (see --seeds)")
         runs = [run for run in experiment.runs() if run.seed in only_seeds]
+    if parallel > 1:
+        if force:
+            raise spec.SpecError("--force with --parallel: delete the runs to redo, or run without --parallel")
+        from experiments.parallel import train_in_workers
+
+        train_in_workers(
+            name, experiment, runs if runs is not None else experiment.runs(), parallel, out_dir, cache_dir,
+            kwargs.get("data_root", engine.DATA_ROOT), sets or (), pass_paths=True,
+        )
     summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, runs=runs, **kwargs)
-    command = command_line(name, quick, seeds, out, datasets, methods, sets, only_seeds)
+    command = command_line(name, quick, seeds, out, datasets, methods, sets, only_seeds, parallel)
     text = f"# {experiment.title}\n\n" + header(summary, command, experiment) + "\n"
     text += render(experiment, summary, out_dir)
     path = out_dir / f"{name}.md"
@@ -112,6 +127,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only-seeds", type=_seeds, metavar="I,J",
         help="run only these seeds (0-based) of the spec's, e.g. to split a table across processes or machines",
     )
+    parser.add_argument(
+        "--parallel", type=_workers, default=1, metavar="N",
+        help="train the pending runs in N worker processes at once (each pinned to its share of the CPU "
+        "cores; on a GPU they share it), then render as usual",
+    )
     parser.add_argument("--force", action="store_true", help="rerun runs whose JSON record already exists")
     parser.add_argument("--status", action="store_true", help="train nothing: show where each run stands and the time left")
     parser.add_argument("--data-root", type=Path, help="folder of the shared data (default $IMVAE_SHARED_DATA or ../shared/data)")
@@ -120,6 +140,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--parallel takes a number of worker processes >= 1, got {text!r}")
+    return value
 
 
 def _seeds(text: str) -> list[int]:
@@ -134,7 +164,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "quick": args.quick, "seeds": args.seeds, "out": args.out, "force": args.force, "data_root": args.data_root,
         "cache_dir": args.cache_dir, "datasets": args.datasets, "methods": args.methods, "sets": args.sets,
-        "status": args.status, "only_seeds": args.only_seeds,
+        "status": args.status, "only_seeds": args.only_seeds, "parallel": args.parallel,
     }
 
 

@@ -120,6 +120,13 @@ def execute(
     return summary
 
 
+def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> Path:
+    """Where the shared store keeps trained ``run`` (nothing is built)."""
+    dataset = engine.dataset_folder(run.dataset, run.data_overrides(), data_root, cache_dir, experiment.rows)
+    pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache_dir)
+    return cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
+
+
 def status(
     experiment: Experiment, out_dir: Path, cache_dir: Path = DEFAULT_ROOT / "cache", data_root: Path = engine.DATA_ROOT
 ) -> str:
@@ -138,9 +145,7 @@ def status(
         if run.method.scorer:
             state = "recorded" if record_path.is_file() else "to score (seconds)"
         else:
-            dataset = engine.dataset_folder(run.dataset, run.data_overrides(), data_root, cache_dir, experiment.rows)
-            pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache_dir)
-            run_dir = cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
+            run_dir = run_folder(experiment, run, cache_dir, data_root)
             folder = str(run_dir)
             metrics = run_dir / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -540,6 +541,55 @@ def test_only_seeds_runs_those_seeds_and_names_them_in_the_command(tmp_path, mon
         common.reproduce("table2", lambda *a: "", seeds=4, methods=["sasrec"], only_seeds=[4], out=tmp_path)
     with pytest.raises(SystemExit):
         parser.parse_args(["--only-seeds", "one"])
+
+
+def test_parallel_core_shares_and_failed_workers(tmp_path, monkeypatch):
+    """Workers get equal disjoint core shares; a failing worker is reported by run and log."""
+    from experiments import parallel
+
+    assert parallel.core_shares(2, [0, 1, 2, 3, 4]) == [{0, 1}, {2, 3}]
+    assert parallel.core_shares(3, [0, 1]) == [None, None, None]  # fewer cores than workers: no pinning
+    experiment = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec", "popularity"])
+    runs = experiment.runs()
+    monkeypatch.setattr(parallel, "pending", lambda experiment, runs, *a: [r for r in runs if not r.method.scorer])
+    monkeypatch.setattr(parallel, "prepare_inputs", lambda *a: None)
+    monkeypatch.setattr(
+        parallel, "worker_command",
+        lambda name, experiment, run, *a: [sys.executable, "-c", f"import sys; print('run {run.seed}'); sys.exit({run.seed * 3})"],
+    )
+    with pytest.raises(RuntimeError, match=r"1 of 2 worker\(s\) failed: cloth_sport__sasrec__seed1 \(exit 3, log .*seed1.log\)"):
+        parallel.train_in_workers("table2", experiment, runs, 2, tmp_path, tmp_path / "cache", tmp_path, log=lambda _: None, poll_s=0.05)
+    assert "run 1" in (tmp_path / "workers" / "cloth_sport__sasrec__seed1.log").read_text()
+    done = json.loads((tmp_path / "workers" / "workers.json").read_text())
+    assert sorted((e["run_id"], e["returncode"]) for e in done) == [("cloth_sport__sasrec__seed0", 0), ("cloth_sport__sasrec__seed1", 3)]
+    with pytest.raises(spec.SpecError, match="--force with --parallel"):
+        from experiments import common
+
+        common.reproduce("table2", lambda *a: "", seeds=1, methods=["sasrec"], parallel=2, force=True, out=tmp_path)
+
+
+@pytest.mark.slow
+def test_parallel_workers_train_the_runs_the_table_then_reuses(tmp_path, quick_cache):
+    """``--parallel 2``: two worker processes train Table 3's two quick runs into the shared
+    store; the table's own pass then reuses both (trained by the workers, not by it)."""
+    _needs_data()
+    from experiments import table3
+
+    sets = ["train.epochs=2"]  # new run keys, the module's prepared data and PSG
+    path = table3.reproduce(quick=True, sets=sets, out=tmp_path / "t3", cache_dir=quick_cache, parallel=2)
+    assert "--parallel 2" in path.read_text()
+    done = json.loads((tmp_path / "t3" / "workers" / "workers.json").read_text())
+    experiment = spec.load("table3", quick=True, sets=spec.parse_sets(sets))
+    assert sorted(e["run_id"] for e in done) == sorted(r.run_id for r in experiment.runs())
+    assert all(e["returncode"] == 0 for e in done)
+    for run in experiment.runs():
+        record = json.loads((tmp_path / "t3" / "runs" / f"{run.run_id}.json").read_text())
+        assert record["reused"] and record["epochs_run"] == 2, run.run_id
+        assert (runner.run_folder(experiment, run, quick_cache) / "record.json").is_file()
+    # a second call has nothing left for workers: no worker starts, the same table comes out
+    again = table3.reproduce(quick=True, sets=sets, out=tmp_path / "t3b", cache_dir=quick_cache, parallel=2)
+    assert not (tmp_path / "t3b" / "workers").exists()
+    assert json.loads((tmp_path / "t3b" / "summary.json").read_text())["cells"] == json.loads((tmp_path / "t3" / "summary.json").read_text())["cells"]
 
 
 @pytest.mark.slow
