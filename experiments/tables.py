@@ -122,23 +122,40 @@ def comparison_table(
     """One Markdown table: rows (domain, group, metric), columns ours then the paper's."""
     names = domains or paper.paper_domains(dataset) or ("X", "Y")
     on_paper = paper.paper_domains(dataset) is not None
+    columns = [label for _, label in methods] + ([h for h, _ in paper_columns] if on_paper else [])
+
+    def cells(d: int, domain: str, group: str, paper_group: str | None, metric: str) -> list[str]:
+        row = [fmt(cell(summary, dataset, m, protocol, domain, group, metric)) for m, _ in methods]
+        if on_paper:
+            row += [(get(names[d], paper_group, metric) if paper_group else None) or "-" for _, get in paper_columns]
+        return row
+
+    return grid_table(summary, dataset, protocol, groups, names, columns, cells, title)
+
+
+def grid_table(
+    summary: dict[str, Any],
+    dataset: str,
+    protocol: str,
+    groups: Sequence[tuple[str, str, str | None]],
+    names: Sequence[str],  # the two domains' names
+    columns: Sequence[str],
+    cells: Callable[[int, str, str, str | None, str], list[str]],  # (d, domain, group, paper group, metric) -> row
+    title: str | None = None,
+) -> str:
+    """Markdown: the protocol's note, then one row per (domain, group with test rows, metric)."""
     lines = [f"#### {title}", ""] if title else []
     lines += [PROTOCOL_NOTES.get(protocol, f"Protocol `{protocol}`."), ""]
-    header = ["domain", "users", "n", "metric"] + [label for _, label in methods]
-    header += [h for h, _ in paper_columns] if on_paper else []
+    header = ["domain", "users", "n", "metric", *columns]
     lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|")
+    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * len(columns)) + "|")
     for d, domain in enumerate(("x", "y")):
         for group, label, paper_group in groups:
             n = group_size(summary, dataset, domain, group)
             if n in ("-", "0"):
                 continue
             for metric in METRICS:
-                row = [names[d], label, n, METRIC_LABELS[metric]]
-                row += [fmt(cell(summary, dataset, m, protocol, domain, group, metric)) for m, _ in methods]
-                if on_paper:
-                    for _, get in paper_columns:
-                        row.append((get(names[d], paper_group, metric) if paper_group else None) or "-")
+                row = [names[d], label, n, METRIC_LABELS[metric], *cells(d, domain, group, paper_group, metric)]
                 lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -195,28 +212,23 @@ def ordering_tables(
     metric) cell: the difference of seed means in points, ± its standard error, and whether
     ``reference`` is ahead, behind or tied (within 2 SE), as :func:`difference` decides."""
     names = paper.paper_domains(dataset) or ("X", "Y")
-    out = []
-    for protocol in protocols:
-        for groups, who in USER_SETS:
-            lines = [f"#### {dataset}, {protocol}, {who}: {reference[1]} minus each method", ""]
-            lines += [PROTOCOL_NOTES.get(protocol, f"Protocol `{protocol}`."), ""]
-            header = ["domain", "users", "n", "metric"] + [label for _, label in others]
-            lines.append("| " + " | ".join(header) + " |")
-            lines.append("|" + "|".join(["---"] * 4 + ["---:"] * len(others)) + "|")
-            for d, domain in enumerate(("x", "y")):
-                for group, label, _ in groups:
-                    n = group_size(summary, dataset, domain, group)
-                    if n in ("-", "0"):
-                        continue
-                    for metric in METRICS:
-                        ours = cell(summary, dataset, reference[0], protocol, domain, group, metric)
-                        row = [names[d], label, n, METRIC_LABELS[metric]]
-                        row += [
-                            fmt_difference(difference(ours, cell(summary, dataset, m, protocol, domain, group, metric), m in fixed))
-                            for m, _ in others
-                        ]
-                        lines.append("| " + " | ".join(row) + " |")
-            out.append("\n".join(lines) + "\n")
+
+    def cells(protocol: str) -> Callable[[int, str, str, str | None, str], list[str]]:
+        def row(d: int, domain: str, group: str, paper_group: str | None, metric: str) -> list[str]:
+            ours = cell(summary, dataset, reference[0], protocol, domain, group, metric)
+            return [
+                fmt_difference(difference(ours, cell(summary, dataset, m, protocol, domain, group, metric), m in fixed))
+                for m, _ in others
+            ]
+
+        return row
+
+    out = [
+        grid_table(summary, dataset, protocol, groups, names, [label for _, label in others], cells(protocol),
+                   title=f"{dataset}, {protocol}, {who}: {reference[1]} minus each method")
+        for protocol in protocols
+        for groups, who in USER_SETS
+    ]
     return out
 
 
