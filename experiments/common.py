@@ -87,7 +87,7 @@ def reproduce(
     if status:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "status.md"
-        path.write_text(runner.status(experiment, out_dir, cache_dir, **kwargs))
+        path.write_text(runner.status(experiment, out_dir, cache_dir, workers=parallel, **kwargs))
         return path
     runs = None
     if only_seeds is not None:

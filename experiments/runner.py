@@ -128,14 +128,19 @@ def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Pat
 
 
 def status(
-    experiment: Experiment, out_dir: Path, cache_dir: Path = DEFAULT_ROOT / "cache", data_root: Path = engine.DATA_ROOT
+    experiment: Experiment,
+    out_dir: Path,
+    cache_dir: Path = DEFAULT_ROOT / "cache",
+    data_root: Path = engine.DATA_ROOT,
+    workers: int = 1,
 ) -> str:
     """Markdown: where each run of ``experiment`` stands, without training anything.
 
     A run is ``recorded`` (its record is in ``out_dir``), ``finished`` (trained by this or
     another experiment: the shared store has it), ``partial`` (epochs done of the budget: the
     next call resumes it) or ``to train``. The time left is estimated from the finished runs'
-    measured seconds per epoch on this machine (per dataset), and labelled as such.
+    measured seconds per epoch on this machine (per dataset), and labelled as such; with
+    ``workers`` > 1 (``--parallel``) divided among them, assuming each keeps that speed.
     """
     rows, epochs_left, per_epoch = [], {}, {}
     for run in experiment.runs():
@@ -170,10 +175,12 @@ def status(
     ]
     for name, left in sorted(epochs_left.items()):
         seconds = per_epoch.get(name)
+        per = sum(seconds) / len(seconds) if seconds else None
         guess = (
-            f"about {left * sum(seconds) / len(seconds) / 3600:.1f} h at the {sum(seconds) / len(seconds):.0f} s/epoch "
-            f"of this machine's finished runs (an estimate; early stopping ends runs sooner)"
-            if seconds else "no finished run on this machine to estimate the time from"
+            f"about {left * per / 3600 / workers:.1f} h at the {per:.0f} s/epoch of this machine's finished runs"
+            + (f", in {workers} workers if each keeps that speed" if workers > 1 else "")
+            + " (an estimate; early stopping ends runs sooner)"
+            if per else "no finished run on this machine to estimate the time from"
         )
         lines.append(f"* {name}: at most {left:,} epochs left to train: {guess}")
     if not epochs_left:

@@ -440,12 +440,7 @@ def test_status_reads_the_shared_store(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     text = runner.status(experiment, out, cache)
     assert text.count("| to train |") == 2 and "to score" in text and "no finished run" in text
-    folders = {}
-    for run in experiment.runs():
-        if not run.method.scorer:
-            dataset = engine.dataset_folder(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache, experiment.rows)
-            pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache)
-            folders[run.method.name] = cache / "train" / engine.run_name(pseudo, run.train_overrides())
+    folders = {run.method.name: runner.run_folder(experiment, run, cache) for run in experiment.runs() if not run.method.scorer}
     folders["imvae_paper"].mkdir(parents=True)
     (folders["imvae_paper"] / "metrics.jsonl").write_text("{}\n{}\n")
     folders["sasrec"].mkdir(parents=True)
@@ -454,6 +449,7 @@ def test_status_reads_the_shared_store(tmp_path):
     assert "| cloth_sport__imvae_paper__seed0 | partial | 2 |" in text
     assert "| cloth_sport__sasrec__seed0 | finished | 4 |" in text
     assert "at most 1 epochs left" in text and "8 s/epoch" in text  # 3 - 2 epochs; 30 s / 4 epochs
+    assert "in 2 workers" in runner.status(experiment, out, cache, workers=2) and "workers" not in text
 
 
 class _Killed(Exception):
