@@ -275,6 +275,7 @@ def train(
         "selected_epoch": results.get("selected_epoch"),
         "parameters": results.get("parameters"),
         "train_samples_per_s": results.get("train_samples_per_s"),
+        "seconds_per_epoch": results.get("seconds_per_epoch"),  # where an epoch's time went
         "device": _device_kind(),  # what trained it (the wall time's hardware)
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }

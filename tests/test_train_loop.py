@@ -32,7 +32,9 @@ TINY = (
     "train.progress=false",
     "train.learning_rate=0.003",
 )
-TIMING_KEYS = ("train_seconds", "train_samples_per_s", "timed_rows")
+TIMING_KEYS = (
+    "train_seconds", "train_samples_per_s", "timed_rows", "valid_seconds", "test_seconds", "epoch_seconds", "checkpoint_seconds",
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,14 @@ def test_run_folder(reference):
     assert "batch_size: 32" in (run_dir / "config.yaml").read_text()
     losses = [r["train"]["loss"] for r in records]
     assert losses[-1] < losses[0]  # it learns
+    # where each epoch's wall time went: training + validation fit inside it, the checkpoint after
+    for r in (json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()):
+        assert r["valid_seconds"] > 0 and r["checkpoint_seconds"] >= 0 and "test_seconds" not in r  # no authors-max here
+        assert r["train_seconds"] + r["valid_seconds"] <= r["epoch_seconds"]
+    split = results["seconds_per_epoch"]
+    assert set(split) == {"epoch", "train", "valid", "checkpoint"}
+    raw = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert split["valid"] == pytest.approx(np.mean([r["valid_seconds"] for r in raw[1:]]))  # epoch 1 compiles
 
 
 def test_same_seed_same_metrics_and_authors_max_is_labelled(reference, dataset, tmp_path):
@@ -126,6 +136,8 @@ def test_same_seed_same_metrics_and_authors_max_is_labelled(reference, dataset, 
     per_epoch = [r["authors-max-test/x/all/hr@10"] for r in second]
     assert authors["results"]["x"]["all"]["hr@10"] == max(per_epoch)
     assert "AUTHORS-MAX" in (tmp_path / "again" / "results.md").read_text()
+    for r in (json.loads(line) for line in (tmp_path / "again" / "metrics.jsonl").read_text().splitlines()):
+        assert r["test_seconds"] > 0 and r["train_seconds"] + r["valid_seconds"] + r["test_seconds"] <= r["epoch_seconds"]
 
 
 def _cli(*args: str) -> list[str]:

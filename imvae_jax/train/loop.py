@@ -223,6 +223,23 @@ def results_markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+SPLIT_KEYS = ("epoch", "train", "valid", "test", "checkpoint")
+
+
+def epoch_split(history: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean seconds per epoch of each part (``{epoch, train, valid, test, checkpoint}``) over the
+    epochs that recorded it, the first of them (compilation) left out when there are others;
+    parts no epoch recorded are absent."""
+    out = {}
+    for key in SPLIT_KEYS:
+        values = [r[f"{key}_seconds"] for r in history if f"{key}_seconds" in r]
+        if len(values) > 1:
+            values = values[1:]
+        if values:
+            out[key] = sum(values) / len(values)
+    return out
+
+
 def _flat(prefix: str, result: dict[str, Any], metrics: tuple[str, ...] | None = None) -> dict[str, Any]:
     from imvae_jax.eval.report import flatten
 
@@ -320,6 +337,7 @@ def run(
                 log(f"early stop: no better validation {SELECT_METRIC} for {since_best} validations")
                 break
             bar = _progress(rows_per_epoch, f"epoch {epoch}/{cfg.train.epochs}", cfg.train.progress and main)
+            epoch_started = time.perf_counter()
             try:
                 state, stats = train_epoch(
                     state, step_fn, batcher.epoch(epoch), parallel,
@@ -333,7 +351,9 @@ def run(
             validate = epoch % cfg.train.eval_every == 0 or epoch == cfg.train.epochs
             if not validate:
                 continue
+            clock = time.perf_counter()
             valid = valid_eval(state.params, state.rest)["sampled"]
+            valid_seconds = time.perf_counter() - clock
             select = epoch_metric(valid, SELECT_METRIC)
             record: dict[str, Any] = {
                 "epoch": epoch,
@@ -344,17 +364,25 @@ def run(
                 "train_seconds": stats.seconds,
                 "train_samples_per_s": stats.timed_rows / max(stats.seconds, 1e-9),
                 "select": select,
+                "valid_seconds": valid_seconds,  # the validation pass (metrics on the host included)
                 **_flat("valid", valid),
             }
             if test_sampled is not None:  # authors-max: test after every epoch (labelled)
+                clock = time.perf_counter()
                 record.update(_flat("authors-max-test", test_sampled(state.params, state.rest)["sampled"]))
+                record["test_seconds"] = time.perf_counter() - clock
+            # the epoch's wall time up to the checkpoint, and the time to hand the checkpoint over
+            # (async: the write goes on behind the next epoch; the previous one's wait is inside)
+            clock = time.perf_counter()
+            record["epoch_seconds"] = clock - epoch_started
             history.append(record)
             checkpoints.save(
                 epoch,
                 state,
-                {"config": config_dict, "fingerprints": fingerprints, "history": history, "epoch": epoch},
+                {"config": config_dict, "fingerprints": fingerprints, "history": list(history), "epoch": epoch},
                 {"valid/ndcg@10": select},
             )
+            history[-1] = {**record, "checkpoint_seconds": time.perf_counter() - clock}  # the saved record stays as it was
             files.metrics(history)
             since_best = 0 if select > best else since_best + 1
             best = max(best, select)
@@ -403,6 +431,7 @@ def run(
         "epochs_run": len(history) and history[-1]["epoch"],
         "selected_epoch": best_epoch,
         "train_samples_per_s": samples_per_s,
+        "seconds_per_epoch": epoch_split(history),
         "wall_s": wall,  # this process only: a resumed run's earlier epochs are not in it
         "resumed_from_epoch": start_epoch - 1 if start_epoch > 1 else None,
         "devices": parallel.n_devices,
