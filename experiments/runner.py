@@ -12,6 +12,8 @@ are evaluated once: they have no seed), and writes under ``out_dir``:
 * ``summary.json``: per dataset, method and protocol, the seed summary of
   :func:`imvae_jax.eval.report.seed_summary` (``{'mean', 'std', 'values'}`` per cell, std
   with ddof 0 as the authors' ``np.std``);
+* ``results.csv``: every number of every run, one row per (dataset, method, seed, protocol,
+  domain, group, metric) (:mod:`experiments.export`), for plots and statistics;
 * the Markdown tables, written by each table module from ``summary.json``.
 
 Protocols: ``valid-selected`` (our default: checkpoint chosen on validation NDCG@10),
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from experiments import engine
+from experiments.export import write_csv
 from experiments.spec import Experiment, Run
 
 DEFAULT_ROOT = Path("runs/experiments")
@@ -116,6 +119,7 @@ def execute(
     summary = summarize(experiment, records)
     summary["wall_s"] = time.perf_counter() - started
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_csv(out_dir / "results.csv", records)
     log(f"{experiment.name}: {len(records)} runs in {summary['wall_s']:.1f} s -> {out_dir}")
     return summary
 

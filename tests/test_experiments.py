@@ -287,6 +287,27 @@ def test_ordering_tables_rows():
     assert "| Cloth | all | 10 | NDCG@10 | - | - |" in text
 
 
+def test_results_csv_rows_agree_with_the_seed_summary(tmp_path):
+    """results.csv holds each run's numbers; averaging its rows over seeds gives the summary's means."""
+    import csv
+
+    from experiments import export
+
+    experiment = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec", "popularity"])
+    records = [
+        {"dataset": "cloth_sport", "method": "sasrec", "seed": s, "device": "cpu", "run_id": f"s{s}",
+         "protocols": {"valid-selected": {"x": {"all": {"hr@10": v, "ndcg@10": v / 2, "n": 4}}, "y": {}}}}
+        for s, v in ((0, 0.25), (1, 0.5))
+    ] + [{"dataset": "cloth_sport", "method": "popularity", "run_id": "p", "protocols": {"model-free": {"x": {"all": {"hr@10": 0.75, "n": 4}}}}}]
+    path = export.write_csv(tmp_path / "results.csv", records)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 5 and set(rows[0]) == set(export.COLUMNS)
+    assert {(r["method"], r["seed"], r["metric"], r["value"]) for r in rows} >= {("sasrec", "1", "hr@10", "0.5"), ("popularity", "0", "hr@10", "0.75")}
+    summary = runner.summarize(experiment, records)
+    hr = [float(r["value"]) for r in rows if r["method"] == "sasrec" and r["metric"] == "hr@10"]
+    assert runner.cell(summary, "cloth_sport", "sasrec", "valid-selected", "x", "all", "hr@10")["mean"] == pytest.approx(sum(hr) / len(hr))
+
+
 def _needs_data():
     if not (engine.DATA_ROOT / "imvae_cloth_sport").is_dir():
         pytest.skip(f"shared data not found under {engine.DATA_ROOT}")
@@ -597,6 +618,7 @@ def test_quick_mode(name, tmp_path, quick_cache):
     text = path.read_text()
     assert text.count("|") > 20 and f"command: `imvae reproduce {name} --quick" in text
     summary = json.loads((tmp_path / name / "summary.json").read_text())
+    assert (tmp_path / name / "results.csv").read_text().count("\n") > 10  # the long table beside it
     values = tables.finite_cells(summary)
     assert values and tables.all_finite(values) and all(0.0 <= v <= 1.0 for v in values)
     experiment = figure3.experiment(quick=True) if name == "figure3" else spec.load(name, quick=True)
