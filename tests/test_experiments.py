@@ -308,6 +308,40 @@ def test_results_csv_rows_agree_with_the_seed_summary(tmp_path):
     assert runner.cell(summary, "cloth_sport", "sasrec", "valid-selected", "x", "all", "hr@10")["mean"] == pytest.approx(sum(hr) / len(hr))
 
 
+def test_store_merge_copies_finished_runs_only(tmp_path, capsys):
+    """Finished runs from elsewhere come in (without checkpoints unless asked), a local partial is
+    replaced, a local finished run is kept, an unfinished remote run is left out."""
+    from experiments import store
+
+    source, into = tmp_path / "remote", tmp_path / "local"
+
+    def make(root: Path, name: str, finished: bool, tag: str) -> None:
+        (root / name / "checkpoints" / "3").mkdir(parents=True)
+        (root / name / "metrics.jsonl").write_text(tag)
+        if finished:
+            (root / name / "record.json").write_text(json.dumps({"tag": tag}))
+
+    make(source, "new", True, "remote")
+    make(source, "half_here", True, "remote")
+    make(source, "both", True, "remote")
+    make(source, "unfinished", False, "remote")
+    make(into, "half_here", False, "local")
+    make(into, "both", True, "local")
+    assert store.main(["merge", str(source), "--into", str(into)]) == 0
+    assert "copied: 1\n  new" in capsys.readouterr().out
+    assert json.loads((into / "new" / "record.json").read_text()) == {"tag": "remote"}
+    assert not (into / "new" / "checkpoints").exists()
+    assert (into / "half_here" / "metrics.jsonl").read_text() == "remote" and not (into / "half_here" / "checkpoints").exists()
+    assert json.loads((into / "both" / "record.json").read_text()) == {"tag": "local"}
+    assert not (into / "unfinished").exists()
+    again = store.merge(source, into, checkpoints=True)
+    assert again == {"copied": [], "replaced_partial": [], "kept_local": ["both", "half_here", "new"], "unfinished": ["unfinished"]}
+    with pytest.raises(FileNotFoundError, match="no such run store"):
+        store.merge(tmp_path / "nowhere", into)
+    fresh = store.merge(source, tmp_path / "other", checkpoints=True)
+    assert fresh["copied"] == ["both", "half_here", "new"] and (tmp_path / "other" / "new" / "checkpoints" / "3").is_dir()
+
+
 def _needs_data():
     if not (engine.DATA_ROOT / "imvae_cloth_sport").is_dir():
         pytest.skip(f"shared data not found under {engine.DATA_ROOT}")
