@@ -342,6 +342,29 @@ def test_store_merge_copies_finished_runs_only(tmp_path, capsys):
     assert fresh["copied"] == ["both", "half_here", "new"] and (tmp_path / "other" / "new" / "checkpoints" / "3").is_dir()
 
 
+def test_plot_of_results_csv_shows_seed_means_and_stds(tmp_path):
+    """The bar chart's numbers: mean and std (ddof 0) over seeds, by hand; scorers under any protocol."""
+    pytest.importorskip("matplotlib")
+    from experiments import export, plot
+
+    def record(method, seed, protocol, value):
+        return {"dataset": "d", "method": method, "seed": seed, "protocols": {protocol: {
+            "x": {"all": {"hr@10": value, "n": 4}, "tailed": {"hr@10": value / 2, "n": 2}}}}}
+
+    records = [record("m", 0, "valid-selected", 0.2), record("m", 1, "valid-selected", 0.4),
+               record("m", 0, "authors-max", 0.9), record("pop", 0, "model-free", 0.1)]
+    path = export.write_csv(tmp_path / "results.csv", records)
+    stats = plot.seed_stats(path, "hr@10", "valid-selected")
+    assert stats[("d", "x", "all", "m")] == pytest.approx((0.3, 0.1, 2))
+    assert stats[("d", "x", "tailed", "m")] == pytest.approx((0.15, 0.05, 2))
+    assert stats[("d", "x", "all", "pop")] == pytest.approx((0.1, 0.0, 1))
+    assert plot.seed_stats(path, "hr@10", "authors-max")[("d", "x", "all", "m")] == pytest.approx((0.9, 0.0, 1))
+    with pytest.raises(ValueError, match="no rows with metric 'ndcg@10'"):
+        plot.seed_stats(path, "ndcg@10", "valid-selected")
+    assert plot.main([str(path), "--out", str(tmp_path / "fig.png")]) == 0
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def _needs_data():
     if not (engine.DATA_ROOT / "imvae_cloth_sport").is_dir():
         pytest.skip(f"shared data not found under {engine.DATA_ROOT}")
