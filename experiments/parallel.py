@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -58,6 +59,18 @@ def core_shares(workers: int, cores: Sequence[int] | None = None) -> list[set[in
     return [set(cores[i * share:(i + 1) * share]) for i in range(workers)]
 
 
+def last_epoch_line(path: Path, tail_bytes: int = 4096) -> str | None:
+    """The last ``epoch N: ...`` report in a worker's log (progress bars and all), or None."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - tail_bytes))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = re.findall(r"epoch \d+: [^\r\n]*?(?:samples/s|$)", text, flags=re.MULTILINE)
+    return found[-1].strip() if found else None
+
+
 def worker_command(
     name: str,
     experiment: Experiment,
@@ -94,12 +107,14 @@ def train_in_workers(
     pass_paths: bool = False,
     log: Callable[[str], None] = print,
     poll_s: float = 1.0,
+    report_s: float = 300.0,
 ) -> list[dict]:
     """Train the pending runs of ``runs`` in at most ``workers`` processes at a time.
 
     Returns one entry per worker: ``{'run_id', 'returncode', 'seconds', 'log'}``. Raises
     RuntimeError naming each failed run and its log once every worker has ended.
     ``pass_paths``: hand ``cache_dir`` and ``data_root`` to the workers (else their defaults).
+    Every ``report_s`` seconds each running worker's last epoch line is logged.
     """
     if workers < 1:
         raise ValueError(f"--parallel: expected a number of workers >= 1, got {workers}")
@@ -117,7 +132,7 @@ def train_in_workers(
     logs.mkdir(parents=True, exist_ok=True)
     log(f"{name}: {len(todo)} runs to train in {min(workers, len(todo))} worker processes; logs in {logs}")
     queue, live, done = list(todo), {}, []
-    started = time.perf_counter()
+    started = reported = time.perf_counter()
     try:
         while queue or live:
             for slot in range(workers):
@@ -140,6 +155,10 @@ def train_in_workers(
                 live[slot] = (run, process, time.perf_counter(), path, handle)
                 log(f"{name}: started {run.run_id} (worker {slot}, cores {sorted(cores) if cores else 'any'})")
             time.sleep(poll_s)
+            if time.perf_counter() - reported >= report_s:
+                reported = time.perf_counter()
+                for run, _, t0, path, _ in live.values():
+                    log(f"{name}: {run.run_id} ({time.perf_counter() - t0:.0f} s): {last_epoch_line(path) or 'starting'}")
             for slot, (run, process, t0, path, handle) in list(live.items()):
                 if process.poll() is None:
                     continue

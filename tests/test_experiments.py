@@ -629,10 +629,16 @@ def test_parallel_core_shares_and_failed_workers(tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "prepare_inputs", lambda *a: None)
     monkeypatch.setattr(
         parallel, "worker_command",
-        lambda name, experiment, run, *a: [sys.executable, "-c", f"import sys; print('run {run.seed}'); sys.exit({run.seed * 3})"],
+        lambda name, experiment, run, *a: [
+            sys.executable, "-c",
+            f"import sys, time; print('run {run.seed}'); print('epoch 3: loss 1, 10 samples/s', flush=True); time.sleep(0.5); sys.exit({run.seed * 3})",
+        ],
     )
+    messages = []
     with pytest.raises(RuntimeError, match=r"1 of 2 worker\(s\) failed: cloth_sport__sasrec__seed1 \(exit 3, log .*seed1.log\)"):
-        parallel.train_in_workers("table2", experiment, runs, 2, tmp_path, tmp_path / "cache", tmp_path, log=lambda _: None, poll_s=0.05)
+        parallel.train_in_workers("table2", experiment, runs, 2, tmp_path, tmp_path / "cache", tmp_path,
+                                  log=messages.append, poll_s=0.05, report_s=0.0)
+    assert any(m.endswith("): epoch 3: loss 1, 10 samples/s") for m in messages)  # progress of running workers
     assert "run 1" in (tmp_path / "workers" / "cloth_sport__sasrec__seed1.log").read_text()
     done = json.loads((tmp_path / "workers" / "workers.json").read_text())
     assert sorted((e["run_id"], e["returncode"]) for e in done) == [("cloth_sport__sasrec__seed0", 0), ("cloth_sport__sasrec__seed1", 3)]
