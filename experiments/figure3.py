@@ -79,11 +79,9 @@ def experiment(
 
 
 def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Path) -> None:
-    import matplotlib
+    from experiments.plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     points = sweep_points(sweeps)
     fig, axes = plt.subplots(len(sweeps), 2, figsize=(10, 3.2 * len(sweeps)), squeeze=False)
     for row, sweep in enumerate(sweeps):
@@ -106,8 +104,7 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render(experiment_: spec.Experiment, summary: dict[str, Any], out_dir: Path) -> str:

@@ -20,6 +20,25 @@ DEFAULT_GROUPS = ("all", "tailed", "cold_start")
 MODEL_FREE = "model-free"  # scorers' protocol: shown under every protocol
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG, 110 dpi; folders made), close it; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
 def seed_stats(
     path: Path, metric: str, protocol: str, groups: Sequence[str] = DEFAULT_GROUPS, methods: Sequence[str] | None = None
 ) -> dict[tuple[str, str, str, str], tuple[float, float, int]]:
@@ -52,11 +71,7 @@ def plot(
     groups: Sequence[str] = DEFAULT_GROUPS,
 ) -> Path:
     """Write the bar chart of :func:`seed_stats` to ``out`` (PNG); returns it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = sorted({(d, x) for d, x, _, _ in stats})
     methods = list(dict.fromkeys(m for *_, m in stats))  # first-seen order: the file's
     shown = [g for g in groups if any(k[2] == g for k in stats)]
@@ -78,11 +93,7 @@ def plot(
     fig.legend(handles, labels, loc="lower center", ncol=min(len(methods), 4), fontsize=8, frameon=False)
     fig.suptitle(f"{metric}, {protocol}: mean ± std over seeds", fontsize=10)
     fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv: list[str] | None = None) -> int:

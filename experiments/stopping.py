@@ -99,11 +99,9 @@ def table(run_dir: Path, rows: list[dict[str, Any]]) -> str:
 
 def plot(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
     """Learning curves (%, per epoch): validation NDCG@10 and test HR@10 of X and Y, one line per run."""
-    import matplotlib
+    from experiments.plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = (("select", "valid NDCG@10"), (TEST_PREFIX + "x/all/hr@10", "test HR@10, X"), (TEST_PREFIX + "y/all/hr@10", "test HR@10, Y"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     for label, history in histories.items():
@@ -117,10 +115,7 @@ def plot(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
     axes[0].set_ylabel("%")
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
