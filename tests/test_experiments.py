@@ -700,6 +700,7 @@ def test_quick_mode(name, tmp_path, quick_cache):
                             assert value["mean"] == pytest.approx(other["mean"], abs=1e-6)
     if name in ("table2", "table3"):  # our numbers beside the paper's, every protocol labelled
         assert "AUTHORS-MAX" in text and "Protocol `valid-selected`" in text and "| paper " in text
+        assert "minus each method" in text and " one seed |" in text  # the ordering tables (one quick seed)
         assert "Protocol `same-latents`" in text
     for method in experiment.methods:  # the probe: every trained model with latents, not SASRec
         if not method.scorer:
