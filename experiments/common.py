@@ -176,7 +176,11 @@ def main(name: str, reproduce_fn: Callable[..., Path], argv: list[str] | None = 
         use_huge_pages()
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}")
     add_arguments(parser)
-    path = reproduce_fn(**options(parser.parse_args(argv)))
+    try:
+        path = reproduce_fn(**options(parser.parse_args(argv)))
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; a repeated command resumes every unfinished run from its last checkpoint", file=sys.stderr)
+        return 130
     print(path.read_text())
     print(f"written: {path}", file=sys.stderr)
     return 0

@@ -171,6 +171,9 @@ def train_in_workers(
                 state = "finished" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
                 log(f"{name}: {run.run_id} {state} in {entry['seconds']:.0f} s; {left} to go "
                     f"({time.perf_counter() - started:.0f} s so far)")
+    except KeyboardInterrupt:
+        log(f"{name}: interrupted: stopping {len(live)} worker(s); their runs resume from their last checkpoints")
+        raise
     finally:
         for run, process, _, _, handle in live.values():  # interrupted: stop the workers (runs resume later)
             process.terminate()

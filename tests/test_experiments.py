@@ -639,6 +639,17 @@ def test_parallel_core_shares_and_failed_workers(tmp_path, monkeypatch):
         parallel.train_in_workers("table2", experiment, runs, 2, tmp_path, tmp_path / "cache", tmp_path,
                                   log=messages.append, poll_s=0.05, report_s=0.0)
     assert any(m.endswith("): epoch 3: loss 1, 10 samples/s") for m in messages)  # progress of running workers
+    # interrupted (Ctrl-C, a deadline's SIGINT): the workers are stopped, not left running
+    started = []
+    real_popen = parallel.subprocess.Popen
+    monkeypatch.setattr(parallel.subprocess, "Popen", lambda *a, **k: started.append(real_popen(*a, **k)) or started[-1])
+    monkeypatch.setattr(parallel, "worker_command", lambda *a: [sys.executable, "-c", "import time; time.sleep(60)"])
+    monkeypatch.setattr(parallel.time, "sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+    messages.clear()
+    with pytest.raises(KeyboardInterrupt):
+        parallel.train_in_workers("table2", experiment, runs, 2, tmp_path / "stopped", tmp_path / "cache", tmp_path, log=messages.append)
+    assert len(started) == 2 and all(p.poll() is not None for p in started)
+    assert "interrupted: stopping 2 worker(s)" in messages[-1]
     assert "run 1" in (tmp_path / "workers" / "cloth_sport__sasrec__seed1.log").read_text()
     done = json.loads((tmp_path / "workers" / "workers.json").read_text())
     assert sorted((e["run_id"], e["returncode"]) for e in done) == [("cloth_sport__sasrec__seed0", 0), ("cloth_sport__sasrec__seed1", 3)]
