@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ def command_line(
     sets: list[str] | None = None,
     only_seeds: list[int] | None = None,
     parallel: int = 1,
+    finished_only: bool = False,
 ) -> str:
     """The ``imvae reproduce`` command that repeats a run (written into its Markdown file)."""
     parts = ["imvae", "reproduce", name]
@@ -42,6 +44,8 @@ def command_line(
         parts += ["--only-seeds", ",".join(map(str, only_seeds))]
     if parallel > 1:
         parts += ["--parallel", str(parallel)]
+    if finished_only:
+        parts.append("--finished-only")
     if out is not None:
         parts += ["--out", str(out)]
     return shlex.join(parts)
@@ -63,6 +67,7 @@ def reproduce(
     status: bool = False,
     only_seeds: list[int] | None = None,
     parallel: int = 1,
+    finished_only: bool = False,
 ) -> Path:
     """Run experiment ``name`` and write ``<out>/<name>.md``; returns that path.
 
@@ -76,6 +81,8 @@ def reproduce(
     outputs, shared by every experiment that uses the same data and PSG settings.
     ``parallel``: train the pending runs in that many worker processes first
     (:mod:`experiments.parallel`), then reuse them all here and render.
+    ``finished_only``: train nothing; render from the runs already finished (here or in the
+    shared store) and name the ones left out in the header (a table mid-way, seeds per method).
     """
     if experiment is None:
         experiment = spec.load(
@@ -95,6 +102,14 @@ def reproduce(
         if outside:
             raise spec.SpecError(f"--only-seeds {outside}: {experiment.name} runs seeds 0..{experiment.seeds - 1} (see --seeds)")
         runs = [run for run in experiment.runs() if run.seed in only_seeds]
+    missing: list[str] = []
+    if finished_only:
+        if parallel > 1 or force:
+            raise spec.SpecError("--finished-only trains nothing: drop --parallel and --force")
+        every = runs if runs is not None else experiment.runs()
+        data_root = kwargs.get("data_root", engine.DATA_ROOT)
+        runs = [r for r in every if r.method.scorer or runner.is_finished(experiment, r, out_dir, cache_dir, data_root)]
+        missing = [r.run_id for r in every if r not in runs]
     if parallel > 1:
         if force:
             raise spec.SpecError("--force with --parallel: delete the runs to redo, or run without --parallel")
@@ -105,7 +120,10 @@ def reproduce(
             kwargs.get("data_root", engine.DATA_ROOT), sets or (), pass_paths=True,
         )
     summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, runs=runs, **kwargs)
-    command = command_line(name, quick, seeds, out, datasets, methods, sets, only_seeds, parallel)
+    if finished_only:
+        summary["not_trained"] = missing
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    command = command_line(name, quick, seeds, out, datasets, methods, sets, only_seeds, parallel, finished_only)
     text = f"# {experiment.title}\n\n" + header(summary, command, experiment) + "\n"
     text += render(experiment, summary, out_dir)
     path = out_dir / f"{name}.md"
@@ -131,6 +149,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--parallel", type=_workers, default=1, metavar="N",
         help="train the pending runs in N worker processes at once (each pinned to its share of the CPU "
         "cores; on a GPU they share it), then render as usual",
+    )
+    parser.add_argument(
+        "--finished-only", action="store_true",
+        help="train nothing: render from the runs already finished; the header names those left out",
     )
     parser.add_argument("--force", action="store_true", help="rerun runs whose JSON record already exists")
     parser.add_argument("--status", action="store_true", help="train nothing: show where each run stands and the time left")
@@ -165,6 +187,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick, "seeds": args.seeds, "out": args.out, "force": args.force, "data_root": args.data_root,
         "cache_dir": args.cache_dir, "datasets": args.datasets, "methods": args.methods, "sets": args.sets,
         "status": args.status, "only_seeds": args.only_seeds, "parallel": args.parallel,
+        "finished_only": args.finished_only,
     }
 
 

@@ -131,6 +131,13 @@ def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Pat
     return cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
 
 
+def is_finished(experiment: Experiment, run: Run, out_dir: Path, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> bool:
+    """Whether ``run`` has a record in ``out_dir`` or a finished run in the shared store."""
+    if (out_dir / "runs" / f"{run.run_id}.json").is_file():
+        return True
+    return not run.method.scorer and (run_folder(experiment, run, cache_dir, data_root) / "record.json").is_file()
+
+
 def status(
     experiment: Experiment,
     out_dir: Path,
@@ -250,7 +257,19 @@ def summarize(experiment: Experiment, records: list[dict[str, Any]]) -> dict[str
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "run_wall_s": {r["run_id"]: r.get("wall_s") for r in records},
         "trained_on": trained_on(records),
+        "seeds_per_method": seeds_per_method(records),
     }
+
+
+def seeds_per_method(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many trained runs each method has (``dataset:method`` when there are several datasets)."""
+    datasets = {r["dataset"] for r in records}
+    out: dict[str, int] = {}
+    for r in records:
+        if "model-free" not in r["protocols"]:
+            key = r["method"] if len(datasets) == 1 else f"{r['dataset']}:{r['method']}"
+            out[key] = out.get(key, 0) + 1
+    return out
 
 
 def trained_on(records: list[dict[str, Any]]) -> dict[str, int]:

@@ -283,6 +283,15 @@ def header(summary: dict[str, Any], command: str, experiment: Any = None) -> str
     if summary.get("trained_on"):
         runs = ", ".join(f"{kind}: {n}" for kind, n in summary["trained_on"].items())
         lines.append(f"- trained runs by the device that trained them (a reused run keeps its own): {runs}")
+    seeds = summary.get("seeds_per_method") or {}
+    if len(set(seeds.values())) > 1:
+        lines.append("- seeds per method (trained so far): " + ", ".join(f"{m}: {n}" for m, n in seeds.items()))
+    if summary.get("not_trained"):
+        left = summary["not_trained"]
+        lines.append(
+            f"- **{len(left)} runs not trained yet, left out (`--finished-only`)**: "
+            + ", ".join(left[:12]) + (f", ... ({len(left) - 12} more)" if len(left) > 12 else "")
+        )
     lines += [
         f"- date: {summary.get('date')}; wall time: {summary.get('wall_s', 0):.1f} s",
     ]

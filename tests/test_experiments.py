@@ -365,6 +365,47 @@ def test_plot_of_results_csv_shows_seed_means_and_stds(tmp_path):
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_finished_only_renders_the_trained_runs_and_names_the_rest(tmp_path, monkeypatch):
+    """``--finished-only`` hands the runner only runs with a record here or in the shared store
+    (and the scorers), and the header and summary name every run left out."""
+    _needs_data()
+    from experiments import common
+
+    handed = []
+
+    def fake_execute(experiment, out_dir, runs=None, **_):
+        handed.extend(runs)
+        return {"wall_s": 0.0}
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    options = dict(seeds=3, datasets=["cloth_sport"], methods=["sasrec", "popularity"], out=tmp_path, cache_dir=tmp_path / "cache")
+    experiment = spec.load("table2", seeds=3, only_datasets=["cloth_sport"], only_methods=["sasrec", "popularity"])
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "cloth_sport__sasrec__seed1.json").write_text("{}")  # recorded by this table
+    seed2 = next(r for r in experiment.runs() if r.method.name == "sasrec" and r.seed == 2)
+    folder = runner.run_folder(experiment, seed2, tmp_path / "cache")  # finished in the shared store
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text("{}")
+    path = common.reproduce("table2", lambda *a: "", finished_only=True, **options)
+    assert sorted((r.method.name, r.seed) for r in handed) == [("popularity", 0), ("sasrec", 1), ("sasrec", 2)]
+    text = path.read_text()
+    assert "**1 runs not trained yet, left out (`--finished-only`)**: cloth_sport__sasrec__seed0" in text
+    assert "--finished-only --out" in text
+    assert json.loads((tmp_path / "summary.json").read_text())["not_trained"] == ["cloth_sport__sasrec__seed0"]
+    with pytest.raises(spec.SpecError, match="trains nothing"):
+        common.reproduce("table2", lambda *a: "", finished_only=True, parallel=2, **options)
+
+
+def test_seeds_per_method_counts_trained_runs():
+    result = {"x": {"all": {"hr@10": 0.5, "n": 2}}}
+    records = [{"dataset": "d", "method": m, "protocols": {p: result}} for m, p in
+               (("a", "valid-selected"), ("a", "valid-selected"), ("b", "valid-selected"), ("pop", "model-free"))]
+    assert runner.seeds_per_method(records) == {"a": 2, "b": 1}
+    summary = {"seeds_per_method": {"a": 2, "b": 1}}
+    assert "- seeds per method (trained so far): a: 2, b: 1" in tables.header(summary, "cmd")
+    assert "seeds per method" not in tables.header({"seeds_per_method": {"a": 2, "b": 2}}, "cmd")
+
+
 def _needs_data():
     if not (engine.DATA_ROOT / "imvae_cloth_sport").is_dir():
         pytest.skip(f"shared data not found under {engine.DATA_ROOT}")
