@@ -245,7 +245,9 @@ def ordering_section(experiment: Any, summary: dict[str, Any], dataset: str) -> 
         f"Each cell: {reference.label}'s mean minus the method's, in points of %, ± the standard error "
         "of that difference (Welch: sample variances over seeds; a model-free scorer has none); "
         "`ahead` / `behind` when the difference exceeds 2 standard errors, `tie` within them, "
-        "`one seed` when a trained side has a single seed.\n"
+        "`one seed` when a trained side has a single seed. Under `authors-max` a trained model's cell "
+        "is its best epoch on test and a model-free scorer's its one evaluation, so `ahead` against a "
+        "scorer there is partly that selection: read the `valid-selected` tables for the ordering.\n"
     )
     return [intro] + ordering_tables(
         summary, dataset, (reference.name, reference.label), [(m.name, m.label) for m in others],
