@@ -85,7 +85,7 @@ def plot(
                 xs, [100 * c[0] if c else 0.0 for c in cells], width,
                 yerr=[100 * c[1] if c else 0.0 for c in cells], capsize=2, label=method,
             )
-        ax.set_xticks(range(len(shown)), shown)
+        ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=15)
         ax.set_title(f"{dataset}, domain {domain}")
         ax.set_ylabel(f"{metric} (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
