@@ -68,7 +68,7 @@ def history(run_dir: Path) -> list[dict]:
 
 
 def comparable(results: dict) -> dict:
-    skip = ("wall_s", "train_samples_per_s", "dataset", "protocols", "resumed_from_epoch")
+    skip = ("wall_s", "train_samples_per_s", "seconds_per_epoch", "dataset", "protocols", "resumed_from_epoch")
     return {k: v for k, v in results.items() if k not in skip} | {
         "protocols": {p: r for p, r in results["protocols"].items() if p == "valid-selected"}
     }
