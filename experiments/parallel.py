@@ -7,7 +7,8 @@ keeps ``N`` workers busy, each ``python -m experiments.TABLE --methods M --only-
 run, with its log in ``<out>/workers/<run id>.log``. Workers share the run store
 (``<cache>/train``), so the parent's usual pass afterwards reuses every run and renders the table.
 
-Each worker gets an equal share of this process's CPU cores (pinned, where the OS allows it) and,
+Each worker gets an equal share of this process's CPU cores (it pins itself at start,
+``$IMVAE_WORKER_CORES``, where the OS allows it) and,
 on a GPU, memory on demand (``XLA_PYTHON_CLIENT_PREALLOCATE=false``: without it the first worker
 would take 75 % of the GPU). A worker that fails leaves its run resumable; the others go on, and
 the parent then raises naming every failed run and its log. Interrupting the parent stops the
@@ -43,6 +44,23 @@ def prepare_inputs(experiment: Experiment, runs: Sequence[Run], cache_dir: Path,
     for run in runs:
         dataset = engine.prepare(run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows)
         engine.pseudo(dataset, run.psg_overrides(), cache_dir)
+
+
+CORES_VARIABLE = "IMVAE_WORKER_CORES"  # "0,1": the CPU cores a worker pins itself to
+
+
+def pin_from_env(environ: dict[str, str] | None = None) -> set[int] | None:
+    """Pin this process to the cores in ``$IMVAE_WORKER_CORES`` (set by :func:`train_in_workers`
+    for its workers); the cores pinned, or None when unset or the OS cannot pin."""
+    text = (os.environ if environ is None else environ).get(CORES_VARIABLE, "").strip()
+    if not text or not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        cores = {int(c) for c in text.split(",") if c.strip()}
+    except ValueError:
+        raise ValueError(f"${CORES_VARIABLE}: expected comma-separated core numbers, got {text!r}") from None
+    os.sched_setaffinity(0, cores)
+    return cores
 
 
 def core_shares(workers: int, cores: Sequence[int] | None = None) -> list[set[int] | None]:
@@ -148,10 +166,10 @@ def train_in_workers(
                 handle = path.open("w")
                 handle.write(" ".join(command) + "\n")
                 handle.flush()
-                process = subprocess.Popen(
-                    command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                    preexec_fn=(lambda c=cores: os.sched_setaffinity(0, c)) if cores else None,
-                )
+                # the worker pins itself (pin_from_env): no Python code between fork and exec in
+                # this multithreaded (JAX) process
+                worker_env = {**env, CORES_VARIABLE: ",".join(map(str, sorted(cores)))} if cores else env
+                process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=worker_env)
                 live[slot] = (run, process, time.perf_counter(), path, handle)
                 log(f"{name}: started {run.run_id} (worker {slot}, cores {sorted(cores) if cores else 'any'})")
             time.sleep(poll_s)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -664,6 +665,16 @@ def test_parallel_core_shares_and_failed_workers(tmp_path, monkeypatch):
 
     assert parallel.core_shares(2, [0, 1, 2, 3, 4]) == [{0, 1}, {2, 3}]
     assert parallel.core_shares(3, [0, 1]) == [None, None, None]  # fewer cores than workers: no pinning
+    if hasattr(os, "sched_setaffinity"):  # a worker pins itself to the cores it is handed
+        before = os.sched_getaffinity(0)
+        one = min(before)
+        try:
+            assert parallel.pin_from_env({parallel.CORES_VARIABLE: str(one)}) == {one} and os.sched_getaffinity(0) == {one}
+        finally:
+            os.sched_setaffinity(0, before)
+        assert parallel.pin_from_env({}) is None
+        with pytest.raises(ValueError, match="IMVAE_WORKER_CORES"):
+            parallel.pin_from_env({parallel.CORES_VARIABLE: "zero"})
     experiment = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec", "popularity"])
     runs = experiment.runs()
     monkeypatch.setattr(parallel, "pending", lambda experiment, runs, *a: [r for r in runs if not r.method.scorer])
