@@ -117,7 +117,7 @@ def reproduce(
 
         train_in_workers(
             name, experiment, runs if runs is not None else experiment.runs(), parallel, out_dir, cache_dir,
-            kwargs.get("data_root", engine.DATA_ROOT), sets or (), pass_paths=True,
+            kwargs.get("data_root", engine.DATA_ROOT), sets or (),
         )
     summary = runner.execute(experiment, out_dir, cache_dir=cache_dir, force=force, runs=runs, **kwargs)
     if finished_only:

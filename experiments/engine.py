@@ -174,15 +174,38 @@ def pseudo_folder(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path)
     return cache_dir / "pseudo" / f"{dataset.name}-{key}"
 
 
-def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path) -> Path:
-    """``dataset`` with ``pseudo_x``/``pseudo_y`` from the PSG (LightGCN or random), cached."""
+def psg_reporter(name: str, epochs: int, log: Callable[[str], None], every_s: float = 60.0) -> Callable[[Any], None]:
+    """A PSG ``progress`` callback that logs the last LightGCN epoch (loss, validation Recall@20)
+    at most once per ``every_s`` seconds; the recall step's calls (users done) are not logged."""
+    last = [time.perf_counter()]
+    seen: dict[str, Any] = {}
+
+    def report(record: Any) -> None:
+        if not isinstance(record, dict):
+            return
+        seen.update(record)
+        if time.perf_counter() - last[0] >= every_s:
+            last[0] = time.perf_counter()
+            recall = f", valid recall@20 {seen['recall@20']:.4f}" if "recall@20" in seen else ""
+            log(f"PSG {name}: LightGCN epoch {record['epoch']} of at most {epochs}: loss {record['loss']:.4f}{recall}")
+
+    return report
+
+
+def pseudo(dataset: Path, psg_overrides: dict[str, Any], cache_dir: Path, log: Callable[[str], None] = lambda _: None) -> Path:
+    """``dataset`` with ``pseudo_x``/``pseudo_y`` from the PSG (LightGCN or random), cached;
+    a LightGCN run logs its progress about once a minute."""
     from imvae_jax.psg.pipeline import add_pseudo
 
     cfg = _config(psg_overrides).psg
     folder = pseudo_folder(dataset, psg_overrides, cache_dir)
     if not (folder / "test.parquet").is_file():
+        log(f"PSG ({cfg.mode}) for {dataset.name} -> {folder}")
+        started = time.perf_counter()
         # LightGCN checkpoints beside the cache: an interrupted PSG continues where it stopped
-        add_pseudo(dataset, folder, cfg, run_dir=cache_dir / "psg_runs" / folder.name, resume=True)
+        add_pseudo(dataset, folder, cfg, run_dir=cache_dir / "psg_runs" / folder.name, resume=True,
+                   progress=psg_reporter(dataset.name, cfg.epochs, log))
+        log(f"PSG for {dataset.name} done in {time.perf_counter() - started:.0f} s")
     return folder
 
 
@@ -232,6 +255,44 @@ def run_name(dataset: Path, overrides: dict[str, Any]) -> str:
     from imvae_jax.config import to_dict
 
     return f"{dataset.name}-{digest(to_dict(_config({**TRAIN_DEFAULTS, **overrides, 'data.dataset': str(dataset)})))}"
+
+
+# finished runs' records, committed with the code (``python -m experiments.store archive``): a
+# fresh clone renders the measured tables from them instead of training again
+ARCHIVE = Path(__file__).resolve().parent / "records"
+
+
+def archive_key(spec: DatasetSpec, run_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> str:
+    """What determines a trained run, without any path: the dataset's content key
+    (:func:`dataset_key`) and the resolved config less its folder fields. Unlike the store's
+    folder names (which hold the cache folder's path and the name of the first spec to build the
+    data), it is the same on every machine and for every ``--cache-dir``: the archive's key."""
+    from imvae_jax.config import to_dict
+
+    data_overrides = {k: v for k, v in run_overrides.items() if k.startswith("data.")}
+    config = to_dict(_config({**TRAIN_DEFAULTS, **run_overrides}))
+    config["data"].pop("dataset", None)
+    config["train"].pop("run_dir", None)
+    return digest({"data": dataset_key(data_config(spec, data_overrides, data_root, cache_dir, rows)), "config": config})
+
+
+def is_trained(run_dir: Path, key: str | None = None) -> bool:
+    """Whether the run kept in ``run_dir`` is finished: its ``record.json`` is there, or the
+    committed archive (:data:`ARCHIVE`) holds its ``key`` (:func:`archive_key`); the archived
+    record is then restored into ``run_dir`` (a finished run folder without checkpoints, as
+    ``experiments.store merge`` makes)."""
+    saved = run_dir / "record.json"
+    if saved.is_file():
+        return True
+    archived = ARCHIVE / f"{key}.json"
+    if key is None or not archived.is_file():
+        return False
+    record = json.loads(archived.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    partial = saved.with_suffix(".json.tmp")
+    partial.write_text(json.dumps({**record, "archived": True}, indent=1, default=str))
+    partial.replace(saved)
+    return True
 
 
 def train(

@@ -11,8 +11,11 @@ Each worker gets an equal share of this process's CPU cores (it pins itself at s
 ``$IMVAE_WORKER_CORES``, where the OS allows it) and,
 on a GPU, memory on demand (``XLA_PYTHON_CLIENT_PREALLOCATE=false``: without it the first worker
 would take 75 % of the GPU). A worker that fails leaves its run resumable; the others go on, and
-the parent then raises naming every failed run and its log. Interrupting the parent stops the
-workers (their runs resume from their last checkpoint on the next call).
+the parent then raises naming every failed run and its log. Interrupting the parent (Ctrl-C,
+SIGINT, or SIGTERM: ``kill PID``) stops the workers (their runs resume from their last checkpoint
+on the next call). Note that a command started with ``&`` from a non-interactive shell ignores
+SIGINT (the shell's rule for background jobs; ``timeout --signal=INT`` restores it): stop such a
+command with SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,30 +23,31 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from experiments import engine
-from experiments.runner import run_folder
+from experiments.runner import is_finished
 from experiments.spec import Experiment, Run
 
 
-def pending(experiment: Experiment, runs: Sequence[Run], cache_dir: Path, data_root: Path) -> list[Run]:
-    """The trained runs of ``runs`` that the shared store has not finished (model-free scorers take seconds: not here)."""
-    return [
-        run for run in runs
-        if not run.method.scorer and not (run_folder(experiment, run, cache_dir, data_root) / "record.json").is_file()
-    ]
+def pending(experiment: Experiment, runs: Sequence[Run], out_dir: Path, cache_dir: Path, data_root: Path) -> list[Run]:
+    """The trained runs of ``runs`` not finished yet (model-free scorers take seconds: not here)."""
+    return [run for run in runs if not run.method.scorer and not is_finished(experiment, run, out_dir, cache_dir, data_root)]
 
 
-def prepare_inputs(experiment: Experiment, runs: Sequence[Run], cache_dir: Path, data_root: Path) -> None:
+def prepare_inputs(
+    experiment: Experiment, runs: Sequence[Run], cache_dir: Path, data_root: Path, log: Callable[[str], None] = print
+) -> None:
     """Build every dataset and PSG output ``runs`` need, one at a time, before any worker starts."""
     for run in runs:
         dataset = engine.prepare(run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows)
-        engine.pseudo(dataset, run.psg_overrides(), cache_dir)
+        engine.pseudo(dataset, run.psg_overrides(), cache_dir, log)
 
 
 CORES_VARIABLE = "IMVAE_WORKER_CORES"  # "0,1": the CPU cores a worker pins itself to
@@ -113,6 +117,10 @@ def worker_command(
     return command
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def train_in_workers(
     name: str,
     experiment: Experiment,
@@ -122,7 +130,6 @@ def train_in_workers(
     cache_dir: Path,
     data_root: Path,
     sets: Sequence[str] = (),
-    pass_paths: bool = False,
     log: Callable[[str], None] = print,
     poll_s: float = 1.0,
     report_s: float = 300.0,
@@ -131,16 +138,15 @@ def train_in_workers(
 
     Returns one entry per worker: ``{'run_id', 'returncode', 'seconds', 'log'}``. Raises
     RuntimeError naming each failed run and its log once every worker has ended.
-    ``pass_paths``: hand ``cache_dir`` and ``data_root`` to the workers (else their defaults).
     Every ``report_s`` seconds each running worker's last epoch line is logged.
     """
     if workers < 1:
         raise ValueError(f"--parallel: expected a number of workers >= 1, got {workers}")
-    todo = pending(experiment, runs, cache_dir, data_root)
+    todo = pending(experiment, runs, out_dir, cache_dir, data_root)
     if not todo:
         log(f"{name}: --parallel {workers}: every trained run is finished; nothing to start")
         return []
-    prepare_inputs(experiment, todo, cache_dir, data_root)
+    prepare_inputs(experiment, todo, cache_dir, data_root, log)
     shares = core_shares(workers)
     root = str(Path(__file__).resolve().parents[1])  # the folder holding ``experiments``, from any cwd
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
@@ -151,6 +157,9 @@ def train_in_workers(
     log(f"{name}: {len(todo)} runs to train in {min(workers, len(todo))} worker processes; logs in {logs}")
     queue, live, done = list(todo), {}, []
     started = reported = time.perf_counter()
+    # SIGTERM (``kill PID``) stops the workers as Ctrl-C does, instead of leaving them running
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         while queue or live:
             for slot in range(workers):
@@ -158,10 +167,7 @@ def train_in_workers(
                     continue
                 run = queue.pop(0)
                 path = logs / f"{run.run_id}.log"
-                command = worker_command(
-                    name, experiment, run, logs / run.run_id, sets,
-                    data_root if pass_paths else None, cache_dir if pass_paths else None,
-                )
+                command = worker_command(name, experiment, run, logs / run.run_id, sets, data_root, cache_dir)
                 cores = shares[slot]
                 handle = path.open("w")
                 handle.write(" ".join(command) + "\n")
@@ -193,6 +199,8 @@ def train_in_workers(
         log(f"{name}: interrupted: stopping {len(live)} worker(s); their runs resume from their last checkpoints")
         raise
     finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         for run, process, _, _, handle in live.values():  # interrupted: stop the workers (runs resume later)
             process.terminate()
             process.wait()

@@ -84,18 +84,24 @@ def execute(
             records.append(record)
         else:  # to run, or recorded before the same-latents probe (the engine adds it, trains nothing)
             data_key = (run.dataset, tuple(sorted(run.data_overrides().items())))
-            if data_key not in prepared:
-                prepared[data_key] = engine.prepare(
-                    run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows
-                )
-            dataset = prepared[data_key]
-            if run.method.scorer:
+            stored = None if run.method.scorer or force else _stored_record(experiment, run, cache_dir, data_root)
+            if stored is not None:  # trained before (the store or the archive): no data or PSG to build
+                dataset, record = stored
+            else:
+                if data_key not in prepared:
+                    prepared[data_key] = engine.prepare(
+                        run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows
+                    )
+                dataset = prepared[data_key]
+            if stored is not None:
+                pass
+            elif run.method.scorer:
                 max_len = int(run.data_overrides().get("data.max_len", 20))
                 record = engine.score(dataset, run.method.scorer, max_len=max_len)
             else:
                 psg_key = (data_key, tuple(sorted(run.psg_overrides().items())))
                 if psg_key not in pseudo:
-                    pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir)
+                    pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir, _prefixed(log, bar, experiment.name))
                 overrides = run.train_overrides()
                 run_log = _prefixed(log, bar, f"{experiment.name} {run.run_id}")
                 record = engine.train(pseudo[psg_key], overrides, cache_dir, log=run_log, restart=force)
@@ -110,6 +116,8 @@ def execute(
                 quick=experiment.quick,
                 dataset_folder=str(dataset),
             )
+            if not run.method.scorer:  # what ``python -m experiments.store archive`` files it under
+                record["archive_key"] = run_key(experiment, run, cache_dir, data_root)
             path.write_text(json.dumps(record, indent=1, default=str))
             records.append(record)
         if bar is not None:
@@ -124,18 +132,44 @@ def execute(
     return summary
 
 
-def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> Path:
-    """Where the shared store keeps trained ``run`` (nothing is built)."""
+def run_paths(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> tuple[Path, Path, Path]:
+    """``(dataset, pseudo, run_dir)``: where ``run``'s prepared data, PSG output and trained run
+    are kept (nothing is built)."""
     dataset = engine.dataset_folder(run.dataset, run.data_overrides(), data_root, cache_dir, experiment.rows)
     pseudo = engine.pseudo_folder(dataset, run.psg_overrides(), cache_dir)
-    return cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
+    return dataset, pseudo, cache_dir / "train" / engine.run_name(pseudo, run.train_overrides())
+
+
+def _stored_record(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path) -> tuple[Path, dict] | None:
+    """``(dataset folder, record)`` of trained ``run`` when the store (or the committed archive)
+    has its finished record with every protocol; None when it must be trained (or probed)."""
+    dataset, _, run_dir = run_paths(experiment, run, cache_dir, data_root)
+    if not engine.is_trained(run_dir, run_key(experiment, run, cache_dir, data_root)):
+        return None
+    record = json.loads((run_dir / "record.json").read_text())
+    if _lacks_probe(record, run):  # the probe reads the checkpoint and the data: the usual path
+        return None
+    return dataset, {**record, "reused": True}
+
+
+def run_key(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> str:
+    """``run``'s key in the committed archive (:func:`experiments.engine.archive_key`)."""
+    return engine.archive_key(run.dataset, dict(run.overrides), data_root, cache_dir, experiment.rows)
+
+
+def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> Path:
+    """Where the shared store keeps trained ``run`` (nothing is built)."""
+    return run_paths(experiment, run, cache_dir, data_root)[2]
 
 
 def is_finished(experiment: Experiment, run: Run, out_dir: Path, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> bool:
-    """Whether ``run`` has a record in ``out_dir`` or a finished run in the shared store."""
+    """Whether ``run`` has a record in ``out_dir`` or a finished run in the shared store (or the
+    committed archive: :func:`experiments.engine.is_trained`)."""
     if (out_dir / "runs" / f"{run.run_id}.json").is_file():
         return True
-    return not run.method.scorer and (run_folder(experiment, run, cache_dir, data_root) / "record.json").is_file()
+    if run.method.scorer:
+        return False
+    return engine.is_trained(run_folder(experiment, run, cache_dir, data_root), run_key(experiment, run, cache_dir, data_root))
 
 
 def status(
@@ -165,7 +199,7 @@ def status(
             folder = str(run_dir)
             metrics = run_dir / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-            if (run_dir / "record.json").is_file():
+            if engine.is_trained(run_dir, run_key(experiment, run, cache_dir, data_root)):
                 record = json.loads((run_dir / "record.json").read_text())
                 state, done = ("recorded" if record_path.is_file() else "finished"), int(record.get("epochs_run") or done)
                 timed = (record.get("epochs_run") or 0) - (record.get("resumed_from_epoch") or 0)  # wall_s: this process only

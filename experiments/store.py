@@ -10,14 +10,25 @@ are what would let them resume: train them here or finish them there). Nothing i
 when both sides have finished the run: the local record stays and the merge says so. (A record
 made before the ``same-latents`` probe existed gets it from the checkpoint when a table next
 uses it: copy such runs with ``--checkpoints``.)
+
+``python -m experiments.store archive OUT [OUT ...]`` copies the store records of the trained runs
+behind the tables in ``OUT`` (``runs/experiments/TABLE``; quick runs are left out) into the archive
+committed with the code, ``experiments/records/<key>.json`` (a few KB each: results, timings, no
+weights), keyed by :func:`experiments.engine.archive_key` (the data's content and the resolved
+config, no paths). A fresh clone then renders those tables without data, PSG or training: every
+lookup of the store also finds the archive (:func:`experiments.engine.is_trained`). A run made
+with other settings or data has another key, so an archived record is never reused for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
+
+from experiments import engine
 
 DEFAULT_STORE = Path("runs/experiments/cache/train")
 
@@ -46,6 +57,43 @@ def merge(source: Path, into: Path = DEFAULT_STORE, checkpoints: bool = False) -
     return report
 
 
+def archive(out_dirs: list[Path], into: Path | None = None) -> dict[str, list[str]]:
+    """Archive the finished trained runs behind the tables in ``out_dirs``;
+    ``{archived, unchanged, quick, unfinished}`` (archive keys; run ids of quick runs; run
+    folders of unfinished ones). Each archived record also names the run it was archived from."""
+    into = engine.ARCHIVE if into is None else Path(into)
+    report: dict[str, list[str]] = {"archived": [], "unchanged": [], "quick": [], "unfinished": []}
+    for out in map(Path, out_dirs):
+        records = sorted((out / "runs").glob("*.json"))
+        if not records:
+            raise FileNotFoundError(f"{out}: no run records (runs/*.json); give a table's output folder")
+        for path in records:
+            record = json.loads(path.read_text())
+            if not record.get("run_dir"):  # a model-free scorer: recomputed in seconds
+                continue
+            if record.get("quick"):
+                report["quick"].append(record.get("run_id", path.stem))
+                continue
+            run_dir = Path(record["run_dir"])
+            saved = run_dir / "record.json"
+            if not saved.is_file():
+                report["unfinished"].append(run_dir.name)
+                continue
+            if not record.get("archive_key"):
+                raise ValueError(f"{path}: no archive_key (recorded before the archive existed): render the table again into a new --out")
+            target = into / f"{record['archive_key']}.json"
+            stored = {k: v for k, v in json.loads(saved.read_text()).items() if k != "archived"}
+            stored["archived_from"] = {k: record.get(k) for k in ("experiment", "run_id", "dataset", "method", "seed", "overrides")}
+            text = json.dumps(stored, indent=1, default=str)
+            if target.is_file() and target.read_text() == text:
+                report["unchanged"].append(record["archive_key"])
+                continue
+            into.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            report["archived"].append(record["archive_key"])
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.store", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,8 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("source", type=Path, help="a run store from elsewhere (its train/ folder of run folders)")
     m.add_argument("--into", type=Path, default=DEFAULT_STORE, help=f"this machine's store (default {DEFAULT_STORE})")
     m.add_argument("--checkpoints", action="store_true", help="copy the runs' checkpoints too")
+    a = sub.add_parser("archive", help="commit-ready records of the runs behind tables (experiments/records)")
+    a.add_argument("outs", type=Path, nargs="+", metavar="OUT", help="a table's output folder (runs/experiments/TABLE)")
+    a.add_argument("--into", type=Path, default=None, help=f"the archive (default {engine.ARCHIVE})")
     args = parser.parse_args(argv)
-    report = merge(args.source, args.into, args.checkpoints)
+    if args.command == "archive":
+        report = archive(args.outs, args.into)
+    else:
+        report = merge(args.source, args.into, args.checkpoints)
     for key, names in report.items():
         print(f"{key}: {len(names)}" + "".join(f"\n  {n}" for n in names))
     return 0

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -343,6 +344,53 @@ def test_store_merge_copies_finished_runs_only(tmp_path, capsys):
     assert fresh["copied"] == ["both", "half_here", "new"] and (tmp_path / "other" / "new" / "checkpoints" / "3").is_dir()
 
 
+def test_archived_runs_render_on_a_fresh_store_without_data_psg_or_training(tmp_path, monkeypatch, capsys):
+    """``store archive`` keeps the records of a table's trained runs (not quick ones); with an
+    empty store (a fresh clone), the runner renders from the archive: the run counts as finished,
+    its record is restored into the store, and no data, PSG or training is touched."""
+    _needs_data()
+    from experiments import store
+
+    experiment = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec"])
+    first, cache = tmp_path / "first", tmp_path / "cache"
+    results = {"valid-selected": {"x": {"all": {"hr@10": 0.25, "ndcg@10": 0.125, "n": 4}}, "y": {}}}
+    for run, value in zip(experiment.runs(), (0.25, 0.5)):
+        folder = runner.run_folder(experiment, run, cache)
+        folder.mkdir(parents=True)
+        stored = {"protocols": {"valid-selected": {"x": {"all": {"hr@10": value, "ndcg@10": value / 2, "n": 4}}, "y": {}}},
+                  "run_dir": str(folder), "epochs_run": 100, "device": "cpu", "wall_s": 10.0}
+        (folder / "record.json").write_text(json.dumps(stored))
+        (first / "runs").mkdir(parents=True, exist_ok=True)
+        key = runner.run_key(experiment, run, cache)
+        (first / "runs" / f"{run.run_id}.json").write_text(json.dumps({**stored, "run_id": run.run_id, "quick": False, "archive_key": key}))
+    (first / "runs" / "quick__x.json").write_text(json.dumps({"run_id": "quick__x", "run_dir": "nowhere", "quick": True}))
+    archive = tmp_path / "archive"
+    assert store.main(["archive", str(first), "--into", str(archive)]) == 0
+    assert "archived: 2" in capsys.readouterr().out
+    again = store.archive([first], archive)
+    assert again == {**again, "archived": [], "quick": ["quick__x"], "unfinished": []}
+    assert sorted(again["unchanged"]) == sorted(p.stem for p in archive.iterdir()) and len(again["unchanged"]) == 2
+    with pytest.raises(FileNotFoundError, match="no run records"):
+        store.archive([tmp_path / "empty"], archive)
+    assert json.loads((archive / f"{key}.json").read_text())["archived_from"]["run_id"] == "cloth_sport__sasrec__seed1"
+    # the key has no path in it: another cache folder finds the same key, another setting does not
+    assert runner.run_key(experiment, run, tmp_path / "elsewhere") == key
+    other = spec.load("table2", seeds=2, only_datasets=["cloth_sport"], only_methods=["sasrec"], sets=(("train.epochs", 5),))
+    assert runner.run_key(other, other.runs()[1], cache) != key
+
+    monkeypatch.setattr(engine, "ARCHIVE", archive)
+    fresh = tmp_path / "fresh_cache"
+    for name in ("prepare", "pseudo", "train"):
+        monkeypatch.setattr(engine, name, lambda *a, _n=name, **k: pytest.fail(f"engine.{_n} called for an archived run"))
+    seed1 = experiment.runs()[1]
+    assert runner.is_finished(experiment, seed1, tmp_path / "out", fresh)  # restores the record into the store
+    restored = json.loads((runner.run_folder(experiment, seed1, fresh) / "record.json").read_text())
+    assert restored["archived"] and restored["protocols"]["valid-selected"]["x"]["all"]["hr@10"] == 0.5
+    summary = runner.execute(experiment, tmp_path / "out", cache_dir=fresh, log=lambda _: None)
+    assert runner.cell(summary, "cloth_sport", "sasrec", "valid-selected", "x", "all", "hr@10")["mean"] == pytest.approx(0.375)
+    assert "every trained run is finished" in runner.status(experiment, tmp_path / "out2", fresh)
+
+
 def test_plot_of_results_csv_shows_seed_means_and_stds(tmp_path):
     """The bar chart's numbers: mean and std (ddof 0) over seeds, by hand; scorers under any protocol."""
     pytest.importorskip("matplotlib")
@@ -552,6 +600,26 @@ def test_replayed_early_stopping_equals_an_early_stopped_run(tmp_path, quick_cac
             assert stopped["protocols"][protocol][domain][group][metric] == pytest.approx(value, abs=1e-7), (protocol, key)
 
 
+def test_psg_reporter_logs_lightgcn_epochs_with_the_last_recall():
+    """The PSG's progress lines: the epoch's loss and the last validated Recall@20 (epochs between
+    validations carry it over); the recall step's calls (user counts) log nothing."""
+    messages: list[str] = []
+    report = engine.psg_reporter("cloth", 300, messages.append, every_s=0.0)
+    report({"epoch": 1, "loss": 0.69, "bpr": 0.69, "seconds": 1.0})
+    report({"epoch": 2, "loss": 0.5, "bpr": 0.5, "seconds": 1.0, "recall@20": 0.1234, "ndcg@20": 0.05})
+    report({"epoch": 3, "loss": 0.25, "bpr": 0.25, "seconds": 1.0})
+    report(512)
+    assert messages == [
+        "PSG cloth: LightGCN epoch 1 of at most 300: loss 0.6900",
+        "PSG cloth: LightGCN epoch 2 of at most 300: loss 0.5000, valid recall@20 0.1234",
+        "PSG cloth: LightGCN epoch 3 of at most 300: loss 0.2500, valid recall@20 0.1234",
+    ]
+    quiet: list[str] = []
+    report = engine.psg_reporter("cloth", 300, quiet.append, every_s=3600.0)
+    report({"epoch": 1, "loss": 0.69})
+    assert quiet == []  # throttled: at most once per every_s
+
+
 def test_status_reads_the_shared_store(tmp_path):
     """--status: to train / partial (epochs in metrics.jsonl) / finished (record in the store),
     and a time estimate from the finished runs' seconds per epoch; nothing is trained."""
@@ -702,6 +770,15 @@ def test_parallel_core_shares_and_failed_workers(tmp_path, monkeypatch):
         parallel.train_in_workers("table2", experiment, runs, 2, tmp_path / "stopped", tmp_path / "cache", tmp_path, log=messages.append)
     assert len(started) == 2 and all(p.poll() is not None for p in started)
     assert "interrupted: stopping 2 worker(s)" in messages[-1]
+    # SIGTERM (``kill PID``) to the parent stops its workers too, and the handler is put back
+    started.clear()
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(parallel.time, "sleep", lambda s: os.kill(os.getpid(), signal.SIGTERM))
+    with pytest.raises(KeyboardInterrupt):
+        parallel.train_in_workers("table2", experiment, runs, 2, tmp_path / "killed", tmp_path / "cache", tmp_path, log=messages.append)
+    assert len(started) == 2 and all(p.poll() is not None for p in started)
+    assert "interrupted: stopping 2 worker(s)" in messages[-1]
+    assert signal.getsignal(signal.SIGTERM) == before
     assert "run 1" in (tmp_path / "workers" / "cloth_sport__sasrec__seed1.log").read_text()
     done = json.loads((tmp_path / "workers" / "workers.json").read_text())
     assert sorted((e["run_id"], e["returncode"]) for e in done) == [("cloth_sport__sasrec__seed0", 0), ("cloth_sport__sasrec__seed1", 3)]
