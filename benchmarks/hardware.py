@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import sys
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, where ``platform.processor()`` is empty)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def describe() -> dict:
     """Hardware, software and the exact command, for the JSON record of a benchmark."""
     import jax
 
-    from imvae_jax.runtime import huge_pages_active, transparent_huge_pages
+    from imvae_jax.runtime import cpu_description, huge_pages_active, transparent_huge_pages
 
+    cpu = cpu_description()
     return {
-        "processor": cpu_model(),
+        "processor": cpu["model"],
+        "cpu_mhz": cpu["mhz"],
+        "cpu_vector_extensions": cpu["vector_extensions"],
         "cpu_count": os.cpu_count(),
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,

@@ -312,6 +312,7 @@ def train(
     their mean (:mod:`imvae_jax.train.probe`); equal to ``valid-selected`` = not personalised. A folder left by an interrupted
     run is resumed from its last checkpoint; ``restart`` deletes the folder and trains again.
     """
+    from imvae_jax.runtime import cpu_description
     from imvae_jax.train.loop import run
 
     run_dir = cache_dir / "train" / run_name(dataset, overrides)
@@ -338,6 +339,7 @@ def train(
         "train_samples_per_s": results.get("train_samples_per_s"),
         "seconds_per_epoch": results.get("seconds_per_epoch"),  # where an epoch's time went
         "device": _device_kind(),  # what trained it (the wall time's hardware)
+        "cpu": cpu_description(),  # the host: its model name alone can hide a 2x speed gap
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     saved.write_text(json.dumps(record, indent=1, default=str))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -308,11 +307,15 @@ def seeds_per_method(records: list[dict[str, Any]]) -> dict[str, int]:
 
 def trained_on(records: list[dict[str, Any]]) -> dict[str, int]:
     """How many of the trained runs each device kind trained (``"not recorded"``: records made
-    before runs named their device). Model-free scores are not counted."""
+    before runs named their device; a CPU with its model and vector extensions where the record
+    has them, as ``cpu (AMD EPYC, avx2/fma)``). Model-free scores are not counted."""
     counts: dict[str, int] = {}
     for record in records:
         if "model-free" not in record["protocols"]:
             kind = record.get("device", "not recorded")
+            cpu = record.get("cpu")
+            if kind == "cpu" and cpu:
+                kind = f"cpu ({', '.join(filter(None, [cpu.get('model'), '/'.join(cpu.get('vector_extensions') or [])]))})"
             counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
 
@@ -320,7 +323,11 @@ def trained_on(records: list[dict[str, Any]]) -> dict[str, int]:
 def hardware() -> dict[str, Any]:
     import os
 
-    info: dict[str, Any] = {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    from imvae_jax.runtime import cpu_description
+
+    cpu = cpu_description()
+    info: dict[str, Any] = {"processor": cpu["model"], "cpu_mhz": cpu["mhz"],
+                            "cpu_vector_extensions": cpu["vector_extensions"], "cpu_count": os.cpu_count()}
     try:
         import jax
 

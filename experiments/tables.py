@@ -280,7 +280,8 @@ def header(summary: dict[str, Any], command: str, experiment: Any = None) -> str
     if experiment is not None:
         lines += _budget_lines(experiment)
     lines += [
-        f"- hardware (of this command): {hw.get('processor')}, {hw.get('cpu_count')} CPUs, jax {hw.get('jax')}, devices {hw.get('devices')}",
+        f"- hardware (of this command): {hw.get('processor')}, {hw.get('cpu_count')} CPUs"
+        f"{', ' + '/'.join(hw['cpu_vector_extensions']) if hw.get('cpu_vector_extensions') else ''}, jax {hw.get('jax')}, devices {hw.get('devices')}",
     ]
     if summary.get("trained_on"):
         runs = ", ".join(f"{kind}: {n}" for kind, n in summary["trained_on"].items())

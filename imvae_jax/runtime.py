@@ -76,3 +76,31 @@ def use_huge_pages() -> None:
         os.execve(sys.executable, argv, env)
     except OSError:  # cannot re-execute (unusual interpreter set-up): run as we are
         return
+
+
+# vector extensions that XLA's CPU code generation uses: two machines sold under one model name
+# ("AMD EPYC") can differ by 2x in training speed with and without AVX-512
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+
+
+def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
+    """The CPU behind a timing: ``{"model", "mhz", "vector_extensions"}`` from ``/proc/cpuinfo``
+    (or the text given), the model from :mod:`platform` elsewhere."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's
+    flags = set(fields.get("flags", "").split())
+    mhz = fields.get("cpu MHz")
+    return {
+        "model": fields.get("model name") or platform.processor() or platform.machine(),
+        "mhz": round(float(mhz)) if mhz else None,
+        "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
+    }
+

@@ -695,11 +695,16 @@ def test_header_counts_the_devices_that_trained_the_runs():
         {"dataset": "cloth_sport", "method": "sasrec", "run_id": "b", "protocols": {"valid-selected": result}, "device": "NVIDIA H200"},
         {"dataset": "cloth_sport", "method": "sasrec", "run_id": "c", "protocols": {"valid-selected": result}},
         {"dataset": "cloth_sport", "method": "popularity", "run_id": "d", "protocols": {"model-free": result}},
+        {"dataset": "cloth_sport", "method": "sasrec", "run_id": "e", "protocols": {"valid-selected": result}, "device": "cpu",
+         "cpu": {"model": "AMD EPYC", "mhz": 2445, "vector_extensions": ["avx2", "fma"]}},
     ]
     summary = runner.summarize(experiment, records)
-    assert summary["trained_on"] == {"NVIDIA H200": 1, "cpu": 1, "not recorded": 1}
+    assert summary["trained_on"] == {"NVIDIA H200": 1, "cpu": 1, "cpu (AMD EPYC, avx2/fma)": 1, "not recorded": 1}
+    summary["hardware"] = {"processor": "AMD EPYC", "cpu_count": 2, "cpu_vector_extensions": ["avx2", "fma"]}
     text = tables.header(summary, "imvae reproduce table2")
-    assert "trained runs by the device that trained them (a reused run keeps its own): NVIDIA H200: 1, cpu: 1, not recorded: 1" in text
+    assert ("trained runs by the device that trained them (a reused run keeps its own): NVIDIA H200: 1, cpu: 1, "
+            "cpu (AMD EPYC, avx2/fma): 1, not recorded: 1") in text
+    assert "- hardware (of this command): AMD EPYC, 2 CPUs, avx2/fma, jax" in text
 
 
 def test_only_seeds_runs_those_seeds_and_names_them_in_the_command(tmp_path, monkeypatch):

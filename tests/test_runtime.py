@@ -50,3 +50,19 @@ def test_thp_mode_is_read_from_the_bracketed_word(tmp_path, monkeypatch):
     assert runtime.transparent_huge_pages() == "madvise"
     monkeypatch.setattr(runtime, "THP_SETTING", str(tmp_path / "missing"))
     assert runtime.transparent_huge_pages() == "unknown"
+
+
+def test_cpu_description_reads_model_clock_and_vector_extensions():
+    """From a /proc/cpuinfo text: the first processor's model and clock, and which of the vector
+    extensions XLA uses it has (in a fixed order), not every flag."""
+    from imvae_jax.runtime import cpu_description
+
+    text = (
+        "processor\t: 0\nmodel name\t: AMD EPYC 9R14\ncpu MHz\t\t: 3699.998\n"
+        "flags\t\t: fpu sse2 avx512f avx2 fma avx512_bf16 sha_ni\n\n"
+        "processor\t: 1\nmodel name\t: other\ncpu MHz\t\t: 1000.0\nflags\t\t: fpu\n"
+    )
+    assert cpu_description(text) == {"model": "AMD EPYC 9R14", "mhz": 3700, "vector_extensions": ["avx2", "fma", "avx512f", "avx512_bf16"]}
+    bare = cpu_description("")
+    assert bare["mhz"] is None and bare["vector_extensions"] == [] and bare["model"]
+
