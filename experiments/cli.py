@@ -31,13 +31,18 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     from experiments.common import options
+    from experiments.spec import SpecError
 
     names = EXPERIMENTS if args.table == "all" else (args.table,)
     for name in names:
         module = importlib.import_module(f"experiments.{name}")
         out = args.out / name if (args.out is not None and len(names) > 1) else args.out
         started = time.perf_counter()
-        path = module.reproduce(**{**options(args), "out": out})
+        try:
+            path = module.reproduce(**{**options(args), "out": out})
+        except SpecError as error:
+            print(f"imvae reproduce {name}: error: {error}", file=sys.stderr)
+            return 2
         if args.status:
             print(path.read_text())
         print(f"{name}: {path} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)

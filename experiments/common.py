@@ -206,6 +206,9 @@ def main(name: str, reproduce_fn: Callable[..., Path], argv: list[str] | None = 
     except KeyboardInterrupt:
         print(f"{name}: interrupted; a repeated command resumes every unfinished run from its last checkpoint", file=sys.stderr)
         return 130
+    except spec.SpecError as error:
+        print(f"python -m experiments.{name}: error: {error}", file=sys.stderr)
+        return 2
     print(path.read_text())
     print(f"written: {path}", file=sys.stderr)
     return 0

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from experiments import engine
 from experiments.export import write_csv
-from experiments.spec import Experiment, Run
+from experiments.spec import Experiment, Run, SpecError
 
 DEFAULT_ROOT = Path("runs/experiments")
 PROTOCOLS = ("valid-selected", "authors-max")
@@ -261,7 +261,7 @@ def check_reusable(record: dict[str, Any], run: Run, quick: bool, path: Path) ->
     if bool(record.get("quick")) != bool(quick):
         changes.append(f"--quick: stored {bool(record.get('quick'))}, now {bool(quick)}")
     if changes:
-        raise ValueError(
+        raise SpecError(
             f"{path} was made with other settings ({'; '.join(changes)}): rerun with --force to "
             "replace it, or write to another --out"
         )

@@ -36,7 +36,9 @@ SCORERS = ("popularity", "target_popularity", "item_order")
 
 
 class SpecError(ValueError):
-    """A malformed experiment spec (names the file and the key)."""
+    """Bad input to an experiment: a malformed spec (names the file and the key), a flag that
+    does not fit it, or a stored record made with other settings. The command line prints the
+    message alone (no traceback) and exits with status 2."""
 
 
 @dataclasses.dataclass(frozen=True)

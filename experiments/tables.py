@@ -240,6 +240,10 @@ def ordering_section(experiment: Any, summary: dict[str, Any], dataset: str) -> 
     others = [m for m in methods if m is not reference]
     if reference is None or not others:
         return []
+    trained = summary["cells"].get(dataset, {})
+    if reference.name not in trained or not any(m.name in trained for m in others):
+        missing = reference.label if reference.name not in trained else "any other method"
+        return [f"### {dataset}: {reference.label} against each method\n\nNo ordering: {missing} has no finished run here.\n"]
     intro = (
         f"### {dataset}: {reference.label} against each method\n\n"
         f"Each cell: {reference.label}'s mean minus the method's, in points of %, ± the standard error "

@@ -287,6 +287,13 @@ def test_ordering_tables_rows():
                                   fixed=["pop"], protocols=["valid-selected"])[0]
     assert "| Cloth | all | 10 | HR@10 | +5.00 ± 1.41 ahead | +1.00 ± 1.00 tie |" in text
     assert "| Cloth | all | 10 | NDCG@10 | - | - |" in text
+    # a table rendered before IM-VAE has a finished run (--finished-only): one line, no empty tables
+    experiment = spec.load("table3", seeds=2, only_datasets=["cloth_sport"], only_methods=["no_psg", "imvae"])
+    alone = {"cells": {"cloth_sport": {"no_psg": {"valid-selected": result([0.05])}}}}
+    assert tables.ordering_section(experiment, alone, "cloth_sport") == [
+        "### cloth_sport: IM-VAE against each method\n\nNo ordering: IM-VAE has no finished run here.\n"]
+    both = {"cells": {"cloth_sport": {"no_psg": {"valid-selected": result([0.05])}, "imvae": {"valid-selected": result([0.1])}}}}
+    assert len(tables.ordering_section(experiment, both, "cloth_sport")) > 1
 
 
 def test_results_csv_rows_agree_with_the_seed_summary(tmp_path):
@@ -598,6 +605,23 @@ def test_replayed_early_stopping_equals_an_early_stopped_run(tmp_path, quick_cac
         for key, value in flat.items():
             domain, group, metric = key.split("/")
             assert stopped["protocols"][protocol][domain][group][metric] == pytest.approx(value, abs=1e-7), (protocol, key)
+
+
+def test_bad_experiment_input_is_one_error_line_and_exit_2(tmp_path, capsys):
+    """A name the spec lacks, or a stored record made with other settings: the message (file and
+    key), no traceback, exit status 2, from both entry points."""
+    from experiments import common
+    from imvae_jax.cli import main as imvae
+
+    assert imvae(["reproduce", "table3", "--quick", "--methods", "bogus", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "imvae reproduce table3: error: " in err and "table3.yaml: --methods: unknown or excluded name(s) ['bogus']" in err
+    assert "Traceback" not in err
+    assert common.main("table3", lambda **k: (_ for _ in ()).throw(spec.SpecError("runs/x.json was made with other settings")), ["--quick"]) == 2
+    assert "python -m experiments.table3: error: runs/x.json was made with other settings" in capsys.readouterr().err
+    experiment = spec.load("table2", seeds=1, only_datasets=["cloth_sport"], only_methods=["sasrec"])
+    with pytest.raises(spec.SpecError, match="made with other settings"):
+        runner.check_reusable({"overrides": {"train.epochs": 3}}, experiment.runs()[0], False, tmp_path / "r.json")
 
 
 def test_psg_reporter_logs_lightgcn_epochs_with_the_last_recall():
