@@ -91,17 +91,17 @@ def reproduce(
     out_dir = Path(out) if out is not None else runner.out_dir_for(experiment)
     kwargs = {"data_root": Path(data_root)} if data_root is not None else {}
     cache_dir = Path(cache_dir) if cache_dir is not None else runner.DEFAULT_ROOT / "cache"
-    if status:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "status.md"
-        path.write_text(runner.status(experiment, out_dir, cache_dir, workers=parallel, **kwargs))
-        return path
     runs = None
     if only_seeds is not None:
         outside = sorted(set(only_seeds) - set(range(experiment.seeds)))
         if outside:
             raise spec.SpecError(f"--only-seeds {outside}: {experiment.name} runs seeds 0..{experiment.seeds - 1} (see --seeds)")
         runs = [run for run in experiment.runs() if run.seed in only_seeds]
+    if status:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "status.md"
+        path.write_text(runner.status(experiment, out_dir, cache_dir, workers=parallel, runs=runs, **kwargs))
+        return path
     missing: list[str] = []
     if finished_only:
         if parallel > 1 or force:

@@ -121,8 +121,28 @@ def dataset_key(cfg) -> str:
     from imvae_jax.config import to_dict
 
     settings = {name: value for name, value in to_dict(cfg).items() if name not in _PATH_FIELDS}
-    files = {name: file_digest(getattr(cfg, name)) for name in _PATH_FIELDS[1:] if getattr(cfg, name)}
-    return digest({"data": settings, "files": files})
+    return digest({"data": settings, "files": input_digests(cfg)})
+
+
+def input_digests(cfg) -> dict[str, str]:
+    """``{field: SHA-256}`` of the input files a ``DataConfig`` names (``train_path``, ...)."""
+    return {name: file_digest(getattr(cfg, name)) for name in _PATH_FIELDS[1:] if getattr(cfg, name)}
+
+
+def prepared_inputs(folder: Path) -> dict[str, str] | None:
+    """``{field: SHA-256}`` of the input files prepared ``folder`` was built from: as
+    :func:`prepare` recorded them, else (a folder prepared before it did) recomputed from the
+    files it names when they still give the folder's key; None when they do not."""
+    inputs = json.loads((Path(folder) / _INPUTS).read_text())
+    if "files" in inputs:
+        return inputs["files"]
+    data = inputs["data"]
+    paths = {name: data.get(name) for name in _PATH_FIELDS[1:] if data.get(name)}
+    if not all(Path(path).is_file() for path in paths.values()):
+        return None
+    files = {name: file_digest(path) for name, path in paths.items()}
+    settings = {name: value for name, value in data.items() if name not in _PATH_FIELDS}
+    return files if digest({"data": settings, "files": files}) == inputs["key"] else None
 
 
 def dataset_folder(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
@@ -158,7 +178,7 @@ def prepare(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, 
 
     splits = build(dataclasses.replace(cfg, dataset=str(folder)))
     write_dataset(splits, folder, audit=audit(splits))
-    inputs = {"key": dataset_key(cfg), "spec": spec.name, "data": to_dict(cfg)}
+    inputs = {"key": dataset_key(cfg), "spec": spec.name, "data": to_dict(cfg), "files": input_digests(cfg)}
     (folder / _INPUTS).write_text(json.dumps(inputs, indent=1, default=str))
     return folder
 
@@ -274,6 +294,48 @@ def archive_key(spec: DatasetSpec, run_overrides: dict[str, Any], data_root: Pat
     config["data"].pop("dataset", None)
     config["train"].pop("run_dir", None)
     return digest({"data": dataset_key(data_config(spec, data_overrides, data_root, cache_dir, rows)), "config": config})
+
+
+def archived_elsewhere(spec: DatasetSpec, run_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> str | None:
+    """Why the archive has no record under this run's :func:`archive_key` while it holds the same
+    run (dataset and overrides) under another key: other input files (their SHA-256 there and
+    here) or, with the same files, another resolved config (the code's defaults changed). None
+    when the archive holds the key or no such twin."""
+    key = archive_key(spec, run_overrides, data_root, cache_dir, rows)
+    if (ARCHIVE / f"{key}.json").is_file():
+        return None
+    wanted = json.dumps(run_overrides, sort_keys=True, default=str)
+    here: dict[str, str] | None = None
+    mtime = ARCHIVE.stat().st_mtime_ns if ARCHIVE.is_dir() else 0
+    for stem, origin in _archive_index(str(ARCHIVE), mtime):
+        if origin.get("dataset") != spec.name or json.dumps(origin.get("overrides"), sort_keys=True, default=str) != wanted:
+            continue
+        there = origin.get("inputs")
+        if there is None:
+            return f"the archive holds it as {stem}, whose input files were not recorded"
+        if here is None:
+            data_overrides = {k: v for k, v in run_overrides.items() if k.startswith("data.")}
+            here = input_digests(data_config(spec, data_overrides, data_root, cache_dir, rows))
+        differ = [
+            f"{name} {there.get(name, '-')[:12]} there, {here.get(name, '-')[:12]} here"
+            for name in sorted(set(there) | set(here))
+            if there.get(name) != here.get(name)
+        ]
+        if differ:
+            return f"the archive holds it as {stem}, trained on other input files (SHA-256 {'; '.join(differ)})"
+        return f"the archive holds it as {stem}, from the same input files but another resolved config (the code's defaults changed since)"
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _archive_index(folder: str, mtime_ns: int) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """``((key, archived_from), ...)`` of every archived record in ``folder`` (read again when
+    the folder's ``mtime_ns`` changes)."""
+    del mtime_ns  # part of the cache key only
+    return tuple(
+        (path.stem, json.loads(path.read_text()).get("archived_from") or {})
+        for path in sorted(Path(folder).glob("*.json"))
+    )
 
 
 def is_trained(run_dir: Path, key: str | None = None) -> bool:

@@ -86,24 +86,20 @@ def execute(
             stored = None if run.method.scorer or force else _stored_record(experiment, run, cache_dir, data_root)
             if stored is not None:  # trained before (the store or the archive): no data or PSG to build
                 dataset, record = stored
-            else:
-                if data_key not in prepared:
-                    prepared[data_key] = engine.prepare(
-                        run.dataset, run.data_overrides(), data_root, cache_dir, rows=experiment.rows
-                    )
-                dataset = prepared[data_key]
-            if stored is not None:
-                pass
             elif run.method.scorer:
+                dataset = _prepared(prepared, data_key, run, data_root, cache_dir, experiment.rows)
                 max_len = int(run.data_overrides().get("data.max_len", 20))
                 record = engine.score(dataset, run.method.scorer, max_len=max_len)
             else:
+                dataset = _prepared(prepared, data_key, run, data_root, cache_dir, experiment.rows)
                 psg_key = (data_key, tuple(sorted(run.psg_overrides().items())))
                 if psg_key not in pseudo:
                     pseudo[psg_key] = engine.pseudo(dataset, run.psg_overrides(), cache_dir, _prefixed(log, bar, experiment.name))
-                overrides = run.train_overrides()
                 run_log = _prefixed(log, bar, f"{experiment.name} {run.run_id}")
-                record = engine.train(pseudo[psg_key], overrides, cache_dir, log=run_log, restart=force)
+                twin = engine.archived_elsewhere(run.dataset, dict(run.overrides), data_root, cache_dir, experiment.rows)
+                if twin and not force:
+                    run_log(f"training it although {twin}")
+                record = engine.train(pseudo[psg_key], run.train_overrides(), cache_dir, log=run_log, restart=force)
             record.update(
                 run_id=run.run_id,
                 experiment=run.experiment,
@@ -131,6 +127,13 @@ def execute(
     return summary
 
 
+def _prepared(prepared: dict[tuple, Path], data_key: tuple, run: Run, data_root: Path, cache_dir: Path, rows: int) -> Path:
+    """``run``'s prepared dataset folder, built once per ``data_key`` (memoised in ``prepared``)."""
+    if data_key not in prepared:
+        prepared[data_key] = engine.prepare(run.dataset, run.data_overrides(), data_root, cache_dir, rows=rows)
+    return prepared[data_key]
+
+
 def run_paths(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> tuple[Path, Path, Path]:
     """``(dataset, pseudo, run_dir)``: where ``run``'s prepared data, PSG output and trained run
     are kept (nothing is built)."""
@@ -142,8 +145,8 @@ def run_paths(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path
 def _stored_record(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path) -> tuple[Path, dict] | None:
     """``(dataset folder, record)`` of trained ``run`` when the store (or the committed archive)
     has its finished record with every protocol; None when it must be trained (or probed)."""
-    dataset, _, run_dir = run_paths(experiment, run, cache_dir, data_root)
-    if not engine.is_trained(run_dir, run_key(experiment, run, cache_dir, data_root)):
+    dataset, run_dir, finished = trained_run(experiment, run, cache_dir, data_root)
+    if not finished:
         return None
     record = json.loads((run_dir / "record.json").read_text())
     if _lacks_probe(record, run):  # the probe reads the checkpoint and the data: the usual path
@@ -161,6 +164,14 @@ def run_folder(experiment: Experiment, run: Run, cache_dir: Path, data_root: Pat
     return run_paths(experiment, run, cache_dir, data_root)[2]
 
 
+def trained_run(experiment: Experiment, run: Run, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> tuple[Path, Path, bool]:
+    """``(dataset, run_dir, finished)``: where ``run``'s prepared data and trained run are kept,
+    and whether the store (or the committed archive: :func:`experiments.engine.is_trained`) has
+    it finished. Nothing is built."""
+    dataset, _, run_dir = run_paths(experiment, run, cache_dir, data_root)
+    return dataset, run_dir, engine.is_trained(run_dir, run_key(experiment, run, cache_dir, data_root))
+
+
 def is_finished(experiment: Experiment, run: Run, out_dir: Path, cache_dir: Path, data_root: Path = engine.DATA_ROOT) -> bool:
     """Whether ``run`` has a record in ``out_dir`` or a finished run in the shared store (or the
     committed archive: :func:`experiments.engine.is_trained`)."""
@@ -168,7 +179,7 @@ def is_finished(experiment: Experiment, run: Run, out_dir: Path, cache_dir: Path
         return True
     if run.method.scorer:
         return False
-    return engine.is_trained(run_folder(experiment, run, cache_dir, data_root), run_key(experiment, run, cache_dir, data_root))
+    return trained_run(experiment, run, cache_dir, data_root)[2]
 
 
 def status(
@@ -177,36 +188,42 @@ def status(
     cache_dir: Path = DEFAULT_ROOT / "cache",
     data_root: Path = engine.DATA_ROOT,
     workers: int = 1,
+    runs: list[Run] | None = None,
 ) -> str:
-    """Markdown: where each run of ``experiment`` stands, without training anything.
+    """Markdown: where each run of ``experiment`` (or ``runs``, e.g. ``--only-seeds``) stands,
+    without training anything.
 
     A run is ``recorded`` (its record is in ``out_dir``), ``finished`` (trained by this or
     another experiment: the shared store has it), ``partial`` (epochs done of the budget: the
-    next call resumes it) or ``to train``. The time left is estimated from the finished runs'
-    measured seconds per epoch on this machine (per dataset), and labelled as such; with
-    ``workers`` > 1 (``--parallel``) divided among them, assuming each keeps that speed.
+    next call resumes it) or ``to train``. The time left is estimated from the measured seconds
+    per epoch of this experiment's finished runs on this machine (per dataset), else of the
+    store's other finished runs on the same prepared dataset, and labelled as such; runs
+    restored from the committed archive were timed elsewhere and never count. With ``workers``
+    > 1 (``--parallel``) the time is divided among them, assuming each keeps that speed.
     """
-    rows, epochs_left, per_epoch = [], {}, {}
-    for run in experiment.runs():
+    rows, epochs_left, per_epoch, folders, twins = [], {}, {}, {}, []
+    for run in experiment.runs() if runs is None else runs:
         record_path = out_dir / "runs" / f"{run.run_id}.json"
         budget = int(dict(run.overrides).get("train.epochs", 100))
         state, done, folder = "to train", 0, "-"
         if run.method.scorer:
             state = "recorded" if record_path.is_file() else "to score (seconds)"
         else:
-            run_dir = run_folder(experiment, run, cache_dir, data_root)
+            dataset, run_dir, finished = trained_run(experiment, run, cache_dir, data_root)
+            folders[run.dataset.name] = dataset
             folder = str(run_dir)
             metrics = run_dir / "metrics.jsonl"
             done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-            if engine.is_trained(run_dir, run_key(experiment, run, cache_dir, data_root)):
+            if finished:
                 record = json.loads((run_dir / "record.json").read_text())
                 state, done = ("recorded" if record_path.is_file() else "finished"), int(record.get("epochs_run") or done)
-                timed = (record.get("epochs_run") or 0) - (record.get("resumed_from_epoch") or 0)  # wall_s: this process only
-                if timed > 0:
-                    per_epoch.setdefault(run.dataset.name, []).append(record["wall_s"] / timed)
+                per_epoch.setdefault(run.dataset.name, []).extend(_seconds_per_epoch(record))
             else:
                 if done:
                     state = "partial"
+                twin = engine.archived_elsewhere(run.dataset, dict(run.overrides), data_root, cache_dir, experiment.rows)
+                if twin:
+                    twins.append(f"* {run.run_id}: not in the archive under this machine's key: {twin}")
                 epochs_left[run.dataset.name] = epochs_left.get(run.dataset.name, 0) + max(budget - done, 0)
         rows.append(f"| {run.run_id} | {state} | {done if not run.method.scorer else '-'} | {folder} |")
     lines = [
@@ -216,12 +233,20 @@ def status(
         "|---|---|---:|---|",
         *rows,
         "",
+        *twins,
     ]
     for name, left in sorted(epochs_left.items()):
-        seconds = per_epoch.get(name)
+        seconds, source = per_epoch.get(name), "this machine's finished runs"
+        if not seconds:  # e.g. an ablation table whose only finished runs belong to other tables
+            seconds = [
+                value
+                for saved in sorted((cache_dir / "train").glob(f"{folders[name].name}-*/record.json"))
+                for value in _seconds_per_epoch(json.loads(saved.read_text()))
+            ]
+            source = f"{len(seconds)} other finished run(s) on this machine on the same data"
         per = sum(seconds) / len(seconds) if seconds else None
         guess = (
-            f"about {left * per / 3600 / workers:.1f} h at the {per:.0f} s/epoch of this machine's finished runs"
+            f"about {left * per / 3600 / workers:.1f} h at the {per:.0f} s/epoch of {source}"
             + (f", in {workers} workers if each keeps that speed" if workers > 1 else "")
             + " (an estimate; early stopping ends runs sooner)"
             if per else "no finished run on this machine to estimate the time from"
@@ -230,6 +255,16 @@ def status(
     if not epochs_left:
         lines.append("* every trained run is finished")
     return "\n".join(lines) + "\n"
+
+
+def _seconds_per_epoch(record: dict[str, Any]) -> list[float]:
+    """``[wall seconds per epoch]`` of a finished run trained on this machine (this process's
+    epochs only: a resumed run counts from its resume); ``[]`` when it was restored from the
+    committed archive (timed on another machine) or timed nothing."""
+    timed = (record.get("epochs_run") or 0) - (record.get("resumed_from_epoch") or 0)
+    if record.get("archived") or timed <= 0 or not record.get("wall_s"):
+        return []
+    return [record["wall_s"] / timed]
 
 
 def _canonical(value: Any) -> str:

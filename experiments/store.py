@@ -84,6 +84,9 @@ def archive(out_dirs: list[Path], into: Path | None = None) -> dict[str, list[st
             target = into / f"{record['archive_key']}.json"
             stored = {k: v for k, v in json.loads(saved.read_text()).items() if k != "archived"}
             stored["archived_from"] = {k: record.get(k) for k in ("experiment", "run_id", "dataset", "method", "seed", "overrides")}
+            inputs = _inputs(record)
+            if inputs is not None:  # lets a clone whose data files differ say so instead of retraining quietly
+                stored["archived_from"]["inputs"] = inputs
             text = json.dumps(stored, indent=1, default=str)
             if target.is_file() and target.read_text() == text:
                 report["unchanged"].append(record["archive_key"])
@@ -92,6 +95,15 @@ def archive(out_dirs: list[Path], into: Path | None = None) -> dict[str, list[st
             target.write_text(text)
             report["archived"].append(record["archive_key"])
     return report
+
+
+def _inputs(record: dict) -> dict[str, str] | None:
+    """SHA-256 of the input files behind a table's run record (its prepared dataset's), or None
+    when they are no longer known (:func:`experiments.engine.prepared_inputs`)."""
+    folder = Path(record.get("dataset_folder") or "")
+    if not (folder / "inputs.json").is_file():
+        return None
+    return engine.prepared_inputs(folder)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -351,6 +351,67 @@ def test_store_merge_copies_finished_runs_only(tmp_path, capsys):
     assert fresh["copied"] == ["both", "half_here", "new"] and (tmp_path / "other" / "new" / "checkpoints" / "3").is_dir()
 
 
+def test_an_archived_run_under_other_input_files_is_named_not_retrained_quietly(tmp_path, monkeypatch):
+    """A clone whose data files differ in their bytes (here: the same rows gzipped again) gets
+    another archive key, so the archived run is not reused; ``--status`` (and the log of the
+    run it trains) names the archived twin and the SHA-256 of the files that differ, and says
+    when the files agree but the resolved config changed."""
+    _needs_data()
+    import gzip
+    import hashlib
+    import shutil
+
+    from experiments import store
+
+    experiment = spec.load("table2", seeds=1, only_datasets=["cloth_sport"], only_methods=["sasrec"])
+    (run,) = experiment.runs()
+    cache, archive = tmp_path / "cache", tmp_path / "archive"
+    monkeypatch.setattr(engine, "ARCHIVE", archive)
+    # the run as trained on the shared files: its record names a prepared folder of the time
+    # before prepare recorded its input digests (recomputed from the files it names)
+    cfg = engine.data_config(run.dataset, run.data_overrides(), engine.DATA_ROOT, cache, 0)
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    (folder / "inputs.json").write_text(json.dumps({"key": engine.dataset_key(cfg), "data": dataclasses.asdict(cfg)}))
+    run_dir = runner.run_folder(experiment, run, cache)
+    run_dir.mkdir(parents=True)
+    (run_dir / "record.json").write_text(json.dumps({"run_dir": str(run_dir), "epochs_run": 100}))
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / f"{run.run_id}.json").write_text(json.dumps({
+        "run_dir": str(run_dir), "run_id": run.run_id, "dataset": "cloth_sport", "overrides": dict(run.overrides),
+        "archive_key": runner.run_key(experiment, run, cache), "dataset_folder": str(folder),
+    }))
+    store.archive([out], archive)
+    key = runner.run_key(experiment, run, cache)
+    shared = {name: hashlib.sha256(Path(getattr(cfg, name)).read_bytes()).hexdigest() for name in ("train_path", "test_path")}
+    assert json.loads((archive / f"{key}.json").read_text())["archived_from"]["inputs"] == shared
+    assert engine.archived_elsewhere(run.dataset, dict(run.overrides), engine.DATA_ROOT, cache) is None  # its own key
+
+    # another copy of the data: the same rows, gzipped again at another level (other bytes)
+    root = tmp_path / "data"
+    shutil.copytree(engine.DATA_ROOT / "imvae_cloth_sport", root / "imvae_cloth_sport")
+    train = root / run.dataset.train
+    train.chmod(0o644)
+    train.write_bytes(gzip.compress(gzip.decompress(train.read_bytes()), compresslevel=1, mtime=0))
+    regzipped = hashlib.sha256(train.read_bytes()).hexdigest()
+    assert runner.run_key(experiment, run, cache, root) != key
+    note = engine.archived_elsewhere(run.dataset, dict(run.overrides), root, cache)
+    assert note == (f"the archive holds it as {key}, trained on other input files "
+                    f"(SHA-256 train_path {shared['train_path'][:12]} there, {regzipped[:12]} here)")
+    text = runner.status(experiment, tmp_path / "out2", tmp_path / "cache2", data_root=root)
+    assert f"* {run.run_id}: not in the archive under this machine's key: {note}" in text
+
+    # the same files under changed code defaults: said as such
+    monkeypatch.setattr(engine, "TRAIN_DEFAULTS", {**engine.TRAIN_DEFAULTS, "train.learning_rate": 0.123})
+    assert engine.archived_elsewhere(run.dataset, dict(run.overrides), engine.DATA_ROOT, cache) == (
+        f"the archive holds it as {key}, from the same input files but another resolved config (the code's defaults changed since)"
+    )
+    # another method has no twin at all
+    other = spec.load("table2", seeds=1, only_datasets=["cloth_sport"], only_methods=["imvae_paper"]).runs()[0]
+    assert engine.archived_elsewhere(other.dataset, dict(other.overrides), root, cache) is None
+
+
 def test_archived_runs_render_on_a_fresh_store_without_data_psg_or_training(tmp_path, monkeypatch, capsys):
     """``store archive`` keeps the records of a table's trained runs (not quick ones); with an
     empty store (a fresh clone), the runner renders from the archive: the run counts as finished,
@@ -662,6 +723,28 @@ def test_status_reads_the_shared_store(tmp_path):
     assert "| cloth_sport__sasrec__seed0 | finished | 4 |" in text
     assert "at most 1 epochs left" in text and "8 s/epoch" in text  # 3 - 2 epochs; 30 s / 4 epochs
     assert "in 2 workers" in runner.status(experiment, out, cache, workers=2) and "workers" not in text
+    # a record restored from the archive was timed on another machine: it never sets the estimate
+    (folders["sasrec"] / "record.json").write_text(json.dumps({"epochs_run": 4, "wall_s": 30.0, "archived": True}))
+    assert "no finished run on this machine" in runner.status(experiment, out, cache)
+    # no finished run of this table: other finished runs on the same prepared data do (Table 3's case)
+    other = cache / "train" / f"{folders['sasrec'].name}-other"  # stands for another table's run
+    other.mkdir(parents=True)
+    (other / "record.json").write_text(json.dumps({"epochs_run": 10, "resumed_from_epoch": 6, "wall_s": 48.0}))
+    assert "12 s/epoch of 1 other finished run(s) on this machine on the same data" in runner.status(experiment, out, cache)
+
+
+def test_status_of_only_some_seeds(tmp_path, capsys):
+    """``--status --only-seeds 1`` lists seed 1's runs only, and counts only their epochs."""
+    _needs_data()
+    from experiments import common
+
+    common.reproduce(
+        "table2", lambda *a: "", quick=True, seeds=2, methods=["sasrec"], sets=["train.epochs=3"], status=True,
+        only_seeds=[1], out=tmp_path / "out", cache_dir=tmp_path / "cache",
+    )
+    text = (tmp_path / "out" / "status.md").read_text()
+    assert "cloth_sport__sasrec__seed1 | to train" in text and "seed0" not in text
+    assert "at most 3 epochs left" in text
 
 
 class _Killed(Exception):
