@@ -25,5 +25,7 @@ def describe() -> dict:
         "load_average_1min": os.getloadavg()[0],
         "transparent_huge_pages": transparent_huge_pages(),
         "malloc_huge_pages": huge_pages_active(),
+        # compile times are cold unless this names a folder (JAX_COMPILATION_CACHE_DIR set by hand)
+        "jax_compilation_cache": jax.config.jax_compilation_cache_dir,
         "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
     }

@@ -195,10 +195,11 @@ def main(name: str, reproduce_fn: Callable[..., Path], argv: list[str] | None = 
     """``python -m experiments.<name> [options of imvae reproduce]``."""
     if argv is None:  # a real command line: huge pages for XLA's temporaries (imvae_jax.runtime)
         from experiments.parallel import pin_from_env
-        from imvae_jax.runtime import use_huge_pages
+        from imvae_jax.runtime import use_compilation_cache, use_huge_pages
 
         pin_from_env()  # a worker of --parallel: its share of the cores, before any thread starts
         use_huge_pages()
+        use_compilation_cache()
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}")
     add_arguments(parser)
     try:

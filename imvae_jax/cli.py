@@ -41,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``imvae`` program. Run from the command line (``argv=None``) it first re-executes
-    itself with huge pages for malloc (:mod:`imvae_jax.runtime`; ``IMVAE_HUGE_PAGES=0`` opts out)."""
+    itself with huge pages for malloc and keeps compiled programs on disk (:mod:`imvae_jax.runtime`;
+    ``IMVAE_HUGE_PAGES=0`` / ``IMVAE_XLA_CACHE=0`` opt out)."""
     if argv is None:
-        from imvae_jax.runtime import use_huge_pages
+        from imvae_jax.runtime import use_compilation_cache, use_huge_pages
 
         use_huge_pages()
+        use_compilation_cache()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

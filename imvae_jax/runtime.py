@@ -1,4 +1,5 @@
-"""Process-level settings that make XLA's CPU backend fast: transparent huge pages for malloc.
+"""Process-level settings that make XLA's CPU backend fast: transparent huge pages for malloc,
+and a compilation cache on disk (:func:`use_compilation_cache`).
 
 XLA on the CPU allocates its temporaries afresh on every call of a jitted function. Large
 blocks come from ``mmap``, so each call first-touches its working set page by page: a batch-512
@@ -17,9 +18,13 @@ opt out. In a notebook, start Jupyter with ``GLIBC_TUNABLES=glibc.malloc.hugetlb
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 TUNABLE = "glibc.malloc.hugetlb=1"
 OPT_OUT = "IMVAE_HUGE_PAGES"
@@ -83,9 +88,8 @@ def use_huge_pages() -> None:
 VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
 
 
-def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
-    """The CPU behind a timing: ``{"model", "mhz", "vector_extensions"}`` from ``/proc/cpuinfo``
-    (or the text given), the model from :mod:`platform` elsewhere."""
+def _cpu_fields(cpuinfo: str | None) -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (or of the text given); {} elsewhere."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as f:
@@ -95,7 +99,14 @@ def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
     fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())  # the first processor's
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
+    """The CPU behind a timing: ``{"model", "mhz", "vector_extensions"}`` from ``/proc/cpuinfo``
+    (or the text given), the model from :mod:`platform` elsewhere."""
+    fields = _cpu_fields(cpuinfo)
     flags = set(fields.get("flags", "").split())
     mhz = fields.get("cpu MHz")
     return {
@@ -104,3 +115,44 @@ def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
         "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
     }
 
+
+
+CACHE_ENV = "IMVAE_XLA_CACHE"
+
+
+def compilation_cache_dir(cpuinfo: str | None = None) -> Path | None:
+    """Where compiled XLA programs are kept: ``$IMVAE_XLA_CACHE`` (``0``: nowhere), else
+    ``${XDG_CACHE_HOME:-~/.cache}/imvae-jax/xla/<arch>-<cpu>``: one folder per kind of CPU,
+    since XLA's CPU programs use the host's instruction set and another CPU rejects them."""
+    value = os.environ.get(CACHE_ENV, "")
+    if value == "0":
+        return None
+    if value:
+        return Path(value).expanduser()
+    fields = _cpu_fields(cpuinfo)
+    kind = {"model": fields.get("model name", platform.processor()), "flags": sorted(fields.get("flags", "").split())}
+    tag = hashlib.sha256(json.dumps(kind, sort_keys=True).encode()).hexdigest()[:10]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "imvae-jax" / "xla" / f"{platform.machine() or 'unknown'}-{tag}"
+
+
+def use_compilation_cache() -> Path | None:
+    """Keep compiled programs on disk (JAX's persistent compilation cache; at most 2 GiB, least
+    recently used out first, where the ``filelock`` package is installed; else unbounded: the
+    folder can be deleted at any time), so that a process compiling a program compiled before (the next
+    seed of a table, a ``--parallel`` worker, a rerun) loads it: a quick table's compilation, most
+    of its minutes on a CPU, is then skipped. Call it before the first compilation; the folder
+    (:func:`compilation_cache_dir`), or None when ``IMVAE_XLA_CACHE=0``. A
+    ``JAX_COMPILATION_CACHE_DIR`` of the user's own is kept as it is. Benchmarks do not call it:
+    their compile times are measured cold."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+    directory = compilation_cache_dir()
+    if directory is None:
+        return None
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    if importlib.util.find_spec("filelock") is not None:  # JAX needs it to bound the folder
+        jax.config.update("jax_compilation_cache_max_size", 2 << 30)
+    return directory

@@ -1,4 +1,4 @@
-"""Test set-up: 8 simulated CPU devices and strict rank promotion, set before JAX starts."""
+"""Test set-up: 8 simulated CPU devices, strict rank promotion and a compilation cache, set before JAX starts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pytest  # noqa: E402
 
+from imvae_jax.runtime import compilation_cache_dir  # noqa: E402  (standard library only: JAX not started)
+
 REPO = Path(__file__).resolve().parents[1]
+
+# compiled programs kept per checkout and kind of CPU, as `imvae` keeps them in ~/.cache
+# (imvae_jax.runtime.use_compilation_cache): a rerun of the suite, and the worker processes it
+# starts, load what an earlier run compiled; a clean clone (CI) starts empty;
+# IMVAE_XLA_CACHE=0 turns it off, IMVAE_XLA_CACHE=DIR puts it there
+_XLA_CACHE = compilation_cache_dir()
+if _XLA_CACHE is not None:
+    if not os.environ.get("IMVAE_XLA_CACHE"):
+        _XLA_CACHE = REPO / ".pytest_cache" / "xla" / _XLA_CACHE.name
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_XLA_CACHE))
 
 
 def shared_data_dir() -> Path | None:

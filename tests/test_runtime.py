@@ -66,3 +66,56 @@ def test_cpu_description_reads_model_clock_and_vector_extensions():
     bare = cpu_description("")
     assert bare["mhz"] is None and bare["vector_extensions"] == [] and bare["model"]
 
+
+
+CACHE_SCRIPT = """
+import collections, jax, jax.numpy as jnp
+from imvae_jax.runtime import use_compilation_cache
+folder = use_compilation_cache()
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # cache this tiny program too
+events = collections.Counter()
+jax.monitoring.register_event_listener(lambda name, **_: events.update([name]))
+value = jax.jit(lambda x: jnp.tanh(x) @ x.T + 3.0)(jnp.arange(12.0).reshape(3, 4) / 7)
+print(folder, events["/jax/compilation_cache/cache_hits"], events["/jax/compilation_cache/cache_misses"], float(value.sum()))
+"""
+
+
+def run_cached(env_extra: dict[str, str]) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", runtime.CACHE_ENV)}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_a_second_process_loads_the_compiled_program_and_gets_the_same_value(tmp_path):
+    """``use_compilation_cache``: the first process compiles and writes the program to the
+    folder; the next one loads it (a cache hit, no miss) and computes the same value."""
+    folder = tmp_path / "xla"
+    first = run_cached({runtime.CACHE_ENV: str(folder)})
+    assert first[0] == str(folder) and first[1] == "0" and int(first[2]) >= 1
+    written = sorted(p.name for p in folder.iterdir())
+    assert any(name.startswith("jit__lambda") for name in written)
+    second = run_cached({runtime.CACHE_ENV: str(folder)})
+    assert int(second[1]) >= 1 and second[2] == "0" and second[3] == first[3]
+    assert sorted(p.name for p in folder.iterdir()) == written
+    off = run_cached({runtime.CACHE_ENV: "0"})  # opted out: nothing cached, nothing read
+    assert off[:3] == ["None", "0", "0"] and off[3] == first[3]
+
+
+def test_the_cache_folder_is_per_kind_of_cpu(tmp_path, monkeypatch):
+    """One folder per CPU model and instruction set (XLA's CPU programs are built for the host);
+    ``$IMVAE_XLA_CACHE`` names another, ``0`` none."""
+    monkeypatch.delenv(runtime.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    avx2 = "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n"
+    avx512 = "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f\n"
+    here = runtime.compilation_cache_dir(avx2)
+    assert here.parent == tmp_path / "imvae-jax" / "xla"
+    assert runtime.compilation_cache_dir(avx2) == here  # stable
+    assert runtime.compilation_cache_dir(avx512) != here
+    assert runtime.compilation_cache_dir(avx2.replace("EPYC", "Xeon")) != here
+    monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "mine"))
+    assert runtime.compilation_cache_dir(avx2) == tmp_path / "mine"
+    monkeypatch.setenv(runtime.CACHE_ENV, "0")
+    assert runtime.compilation_cache_dir(avx2) is None
