@@ -142,13 +142,19 @@ def use_compilation_cache() -> Path | None:
     folder can be deleted at any time), so that a process compiling a program compiled before (the next
     seed of a table, a ``--parallel`` worker, a rerun) loads it: a quick table's compilation, most
     of its minutes on a CPU, is then skipped. Call it before the first compilation; the folder
-    (:func:`compilation_cache_dir`), or None when ``IMVAE_XLA_CACHE=0``. A
+    (:func:`compilation_cache_dir`), or None when ``IMVAE_XLA_CACHE=0`` or the folder cannot be
+    made (one line on stderr says so). A
     ``JAX_COMPILATION_CACHE_DIR`` of the user's own is kept as it is. Benchmarks do not call it:
     their compile times are measured cold."""
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     directory = compilation_cache_dir()
     if directory is None:
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # JAX would warn at every compilation instead
+        print(f"imvae: compiled programs not kept on disk ({CACHE_ENV}={directory}: {error})", file=sys.stderr)
         return None
     import jax
 

@@ -85,6 +85,7 @@ def run_cached(env_extra: dict[str, str]) -> list[str]:
     env.update(env_extra)
     out = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr  # no JAX warning at each compilation
     return out.stdout.split()
 
 
@@ -101,6 +102,9 @@ def test_a_second_process_loads_the_compiled_program_and_gets_the_same_value(tmp
     assert sorted(p.name for p in folder.iterdir()) == written
     off = run_cached({runtime.CACHE_ENV: "0"})  # opted out: nothing cached, nothing read
     assert off[:3] == ["None", "0", "0"] and off[3] == first[3]
+    (tmp_path / "a_file").write_text("")
+    unwritable = run_cached({runtime.CACHE_ENV: str(tmp_path / "a_file" / "xla")})  # cannot be made
+    assert unwritable[:3] == ["None", "0", "0"] and unwritable[3] == first[3]
 
 
 def test_the_cache_folder_is_per_kind_of_cpu(tmp_path, monkeypatch):
