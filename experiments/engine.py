@@ -120,8 +120,12 @@ def dataset_key(cfg) -> str:
     (not their paths or times, so a fresh copy of the data on another machine finds the cache)."""
     from imvae_jax.config import to_dict
 
-    settings = {name: value for name, value in to_dict(cfg).items() if name not in _PATH_FIELDS}
-    return digest({"data": settings, "files": input_digests(cfg)})
+    return _content_key(to_dict(cfg), input_digests(cfg))
+
+
+def _content_key(data: dict[str, Any], files: dict[str, str]) -> str:
+    """The key of a prepared dataset: its data settings less the path fields, and the input files' digests."""
+    return digest({"data": {name: value for name, value in data.items() if name not in _PATH_FIELDS}, "files": files})
 
 
 def input_digests(cfg) -> dict[str, str]:
@@ -141,8 +145,7 @@ def prepared_inputs(folder: Path) -> dict[str, str] | None:
     if not all(Path(path).is_file() for path in paths.values()):
         return None
     files = {name: file_digest(path) for name, path in paths.items()}
-    settings = {name: value for name, value in data.items() if name not in _PATH_FIELDS}
-    return files if digest({"data": settings, "files": files}) == inputs["key"] else None
+    return files if _content_key(data, files) == inputs["key"] else None
 
 
 def dataset_folder(spec: DatasetSpec, data_overrides: dict[str, Any], data_root: Path, cache_dir: Path, rows: int = 0) -> Path:
@@ -304,11 +307,11 @@ def archived_elsewhere(spec: DatasetSpec, run_overrides: dict[str, Any], data_ro
     key = archive_key(spec, run_overrides, data_root, cache_dir, rows)
     if (ARCHIVE / f"{key}.json").is_file():
         return None
-    wanted = json.dumps(run_overrides, sort_keys=True, default=str)
+    wanted = digest(run_overrides)
     here: dict[str, str] | None = None
     mtime = ARCHIVE.stat().st_mtime_ns if ARCHIVE.is_dir() else 0
     for stem, origin in _archive_index(str(ARCHIVE), mtime):
-        if origin.get("dataset") != spec.name or json.dumps(origin.get("overrides"), sort_keys=True, default=str) != wanted:
+        if origin.get("dataset") != spec.name or digest(origin.get("overrides")) != wanted:
             continue
         there = origin.get("inputs")
         if there is None:

@@ -116,7 +116,6 @@ def cpu_description(cpuinfo: str | None = None) -> dict[str, object]:
     }
 
 
-
 CACHE_ENV = "IMVAE_XLA_CACHE"
 
 
@@ -137,13 +136,13 @@ def compilation_cache_dir(cpuinfo: str | None = None) -> Path | None:
 
 
 def use_compilation_cache() -> Path | None:
-    """Keep compiled programs on disk (JAX's persistent compilation cache; at most 2 GiB, least
-    recently used out first, where the ``filelock`` package is installed; else unbounded: the
-    folder can be deleted at any time), so that a process compiling a program compiled before (the next
-    seed of a table, a ``--parallel`` worker, a rerun) loads it: a quick table's compilation, most
-    of its minutes on a CPU, is then skipped. Call it before the first compilation; the folder
-    (:func:`compilation_cache_dir`), or None when ``IMVAE_XLA_CACHE=0`` or the folder cannot be
-    made (one line on stderr says so). A
+    """Keep compiled programs on disk (JAX's persistent compilation cache), so that a process
+    compiling a program compiled before (the next seed of a table, a ``--parallel`` worker, a
+    rerun) loads it: a quick table's compilation, most of its minutes on a CPU, is then skipped.
+    At most 2 GiB, least recently used out first, where the ``filelock`` package is installed;
+    else unbounded (the folder can be deleted at any time). Call it before the first
+    compilation. Returns the folder (:func:`compilation_cache_dir`), or None when
+    ``IMVAE_XLA_CACHE=0`` or the folder cannot be made (one line on stderr says so). A
     ``JAX_COMPILATION_CACHE_DIR`` of the user's own is kept as it is. Benchmarks do not call it:
     their compile times are measured cold."""
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):

@@ -67,7 +67,6 @@ def test_cpu_description_reads_model_clock_and_vector_extensions():
     assert bare["mhz"] is None and bare["vector_extensions"] == [] and bare["model"]
 
 
-
 CACHE_SCRIPT = """
 import collections, jax, jax.numpy as jnp
 from imvae_jax.runtime import use_compilation_cache
