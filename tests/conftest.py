@@ -26,6 +26,14 @@ if _XLA_CACHE is not None:
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_XLA_CACHE))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first, each file's own order kept: with one worker per core
+    (``-n auto --dist loadfile`` in pyproject.toml) the long files start at once and the short
+    ones fill in behind them, rather than a long file starting last and running alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def shared_data_dir() -> Path | None:
     """``$IMVAE_SHARED_DATA`` or ``../shared/data`` beside the repository; None if absent."""
     env = os.environ.get("IMVAE_SHARED_DATA")

@@ -144,6 +144,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "imvae_jax", "train", *args]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(reference, dataset, tmp_path):
     from imvae_jax.train.loop import run
 
@@ -243,6 +244,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 def test_two_processes_give_the_losses_of_one(reference, dataset, tmp_path):
     """jax.distributed over gloo: 2 processes x 1 CPU device, each feeding half of every batch."""

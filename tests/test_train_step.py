@@ -160,6 +160,7 @@ def tiny_imvae_data():
     return build_synthetic(synthetic_users=120, synthetic_items_x=80, synthetic_items_y=70, num_eval_negatives=9)
 
 
+@pytest.mark.slow
 def test_imvae_step_on_8_devices_equals_1(tiny_imvae_data):
     from imvae_jax.config import Config
     from imvae_jax.data.batches import Batcher
@@ -246,6 +247,7 @@ def _imvae_steps(data, variant, recipe, micro_batches, devices, batches, wrap=Ev
     return metrics, jax.device_get(state.params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,recipe", [("paper", "imvae"), ("authors", "authors")])
 def test_micro_batched_step_equals_whole_batch(tiny_imvae_data, variant, recipe):
     """4 micro-batches give the whole batch's loss, every term and the same update: the
@@ -264,6 +266,7 @@ def test_micro_batched_step_equals_whole_batch(tiny_imvae_data, variant, recipe)
     chex.assert_trees_all_close(params_whole, params_sliced, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_micro_batched_step_on_8_devices_equals_1(tiny_imvae_data):
     """With sampling and dropout on: slice k holds rows k, k+c, ... whatever the device count
     and draws fold_in(key, k), so 1 and 8 devices compute the same numbers."""
