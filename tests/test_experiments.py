@@ -164,6 +164,13 @@ def test_slice_users_keeps_whole_users(tmp_path):
 
 from experiments import engine, figure3, runner, spec, tables  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _empty_archive(tmp_path_factory, monkeypatch):
+    """Every test starts with an empty run archive: the records committed in
+    ``experiments/records`` (which grow as tables are measured) must not decide a test."""
+    monkeypatch.setattr(engine, "ARCHIVE", tmp_path_factory.mktemp("archive"))
+
 EXPERIMENTS = ("table2", "table3", "table4", "table5", "figure3")
 
 
