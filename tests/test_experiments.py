@@ -171,6 +171,7 @@ def _empty_archive(tmp_path_factory, monkeypatch):
     ``experiments/records`` (which grow as tables are measured) must not decide a test."""
     monkeypatch.setattr(engine, "ARCHIVE", tmp_path_factory.mktemp("archive"))
 
+
 EXPERIMENTS = ("table2", "table3", "table4", "table5", "figure3")
 
 
