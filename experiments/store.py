@@ -18,6 +18,11 @@ weights), keyed by :func:`experiments.engine.archive_key` (the data's content an
 config, no paths). A fresh clone then renders those tables without data, PSG or training: every
 lookup of the store also finds the archive (:func:`experiments.engine.is_trained`). A run made
 with other settings or data has another key, so an archived record is never reused for it.
+
+``python -m experiments.store list [--archive DIR]`` prints the archive as a Markdown table, one
+row per record (experiment, dataset, method, seed, epochs, selected epoch, mean seconds per epoch, the
+CPU or device, the date it finished), sorted by dataset, method and seed: what has been trained at
+which budget, without opening the JSON.
 """
 
 from __future__ import annotations
@@ -106,6 +111,42 @@ def _inputs(record: dict) -> dict[str, str] | None:
     return engine.prepared_inputs(folder)
 
 
+LIST_COLUMNS = ("key", "experiment", "dataset", "method", "seed", "epochs", "selected epoch", "mean s/epoch", "device", "finished")
+
+
+def listing(archive_dir: Path | None = None) -> list[dict[str, object]]:
+    """One row per archived record of ``archive_dir`` (default the committed archive), sorted by
+    (dataset, method, seed); raises ValueError naming a record that is not valid JSON."""
+    archive_dir = engine.ARCHIVE if archive_dir is None else Path(archive_dir)
+    rows = []
+    for path in sorted(archive_dir.glob("*.json")) if archive_dir.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not a JSON run record ({error})") from None
+        origin = record.get("archived_from") or {}
+        per_epoch = (record.get("seconds_per_epoch") or {}).get("epoch")
+        cpu = record.get("cpu") or {}
+        device = record.get("device") or "?"
+        if device == "cpu" and cpu.get("model"):
+            device = f"cpu: {cpu['model']}"
+        rows.append({"key": path.stem, "experiment": origin.get("experiment", "?"), "dataset": origin.get("dataset", "?"),
+                     "method": origin.get("method", "?"), "seed": origin.get("seed", "?"),
+                     "epochs": record.get("epochs_run", "?"), "selected epoch": record.get("selected_epoch", "?"),
+                     "mean s/epoch": "?" if per_epoch is None else f"{per_epoch:.1f}", "device": device,
+                     "finished": record.get("finished", "?")})
+    return sorted(rows, key=lambda r: (str(r["dataset"]), str(r["method"]), str(r["seed"])))
+
+
+def listing_markdown(rows: list[dict[str, object]]) -> str:
+    """The rows of :func:`listing` as a Markdown table (a line saying so when there are none)."""
+    if not rows:
+        return "(the archive holds no records)"
+    lines = ["| " + " | ".join(LIST_COLUMNS) + " |", "|" + "---|" * len(LIST_COLUMNS)]
+    lines += ["| " + " | ".join(str(row[c]) for c in LIST_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.store", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("archive", help="commit-ready records of the runs behind tables (experiments/records)")
     a.add_argument("outs", type=Path, nargs="+", metavar="OUT", help="a table's output folder (runs/experiments/TABLE)")
     a.add_argument("--into", type=Path, default=None, help=f"the archive (default {engine.ARCHIVE})")
+    ls = sub.add_parser("list", help="the archived records as a Markdown table")
+    ls.add_argument("--archive", type=Path, default=None, help=f"the archive (default {engine.ARCHIVE})")
     args = parser.parse_args(argv)
+    if args.command == "list":
+        print(listing_markdown(listing(args.archive)))
+        return 0
     if args.command == "archive":
         report = archive(args.outs, args.into)
     else:

@@ -968,3 +968,32 @@ def test_quick_mode(name, tmp_path, quick_cache):
             assert (engine.SAME_LATENTS in record["protocols"]) == (dict(method.overrides).get("model.variant") != "sasrec")
     if name == "figure3":
         assert (tmp_path / name / "figure3.png").stat().st_size > 1000
+
+
+def test_store_list_prints_one_sorted_row_per_archived_record(tmp_path, capsys):
+    """``store list`` reads each record's origin and timings; rows sort by dataset, method, seed;
+    a record that is not JSON is named, not skipped."""
+    from experiments import store
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    def write(key, method, seed, **extra):
+        record = {"archived_from": {"experiment": "table3", "dataset": "cloth_sport", "method": method, "seed": seed},
+                  "epochs_run": 100, "selected_epoch": 90 + seed, "device": "cpu", **extra}
+        (archive / f"{key}.json").write_text(json.dumps(record))
+    write("bbb", "no_dn", 1, seconds_per_epoch={"epoch": 30.04}, cpu={"model": "AMD EPYC"}, finished="2026-12-07 11:00:00 UTC")
+    write("aaa", "no_dn", 0)
+    write("ccc", "imvae", 2)
+    rows = store.listing(archive)
+    assert [(r["method"], r["seed"]) for r in rows] == [("imvae", 2), ("no_dn", 0), ("no_dn", 1)]
+    assert rows[2] == {"key": "bbb", "experiment": "table3", "dataset": "cloth_sport", "method": "no_dn", "seed": 1,
+                       "epochs": 100, "selected epoch": 91, "mean s/epoch": "30.0", "device": "cpu: AMD EPYC",
+                       "finished": "2026-12-07 11:00:00 UTC"}
+    assert rows[1]["mean s/epoch"] == "?" and rows[1]["device"] == "cpu"
+    assert store.main(["list", "--archive", str(archive)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 + 3 and lines[4].startswith("| bbb | table3 | cloth_sport | no_dn | 1 | 100 | 91 | 30.0 |")
+    assert store.listing_markdown(store.listing(tmp_path / "none")) == "(the archive holds no records)"
+    (archive / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="bad.json: not a JSON run record"):
+        store.listing(archive)
