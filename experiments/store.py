@@ -135,7 +135,8 @@ def listing(archive_dir: Path | None = None) -> list[dict[str, object]]:
                      "epochs": record.get("epochs_run", "?"), "selected epoch": record.get("selected_epoch", "?"),
                      "mean s/epoch": "?" if per_epoch is None else f"{per_epoch:.1f}", "device": device,
                      "finished": record.get("finished", "?")})
-    return sorted(rows, key=lambda r: (str(r["dataset"]), str(r["method"]), str(r["seed"])))
+    # seeds as numbers (10 after 2); a record without one first
+    return sorted(rows, key=lambda r: (str(r["dataset"]), str(r["method"]), r["seed"] if isinstance(r["seed"], int) else -1))
 
 
 def listing_markdown(rows: list[dict[str, object]]) -> str:

@@ -984,15 +984,17 @@ def test_store_list_prints_one_sorted_row_per_archived_record(tmp_path, capsys):
     write("bbb", "no_dn", 1, seconds_per_epoch={"epoch": 30.04}, cpu={"model": "AMD EPYC"}, finished="2026-12-07 11:00:00 UTC")
     write("aaa", "no_dn", 0)
     write("ccc", "imvae", 2)
+    write("ddd", "imvae", 10)
     rows = store.listing(archive)
-    assert [(r["method"], r["seed"]) for r in rows] == [("imvae", 2), ("no_dn", 0), ("no_dn", 1)]
+    assert [(r["method"], r["seed"]) for r in rows] == [("imvae", 2), ("imvae", 10), ("no_dn", 0), ("no_dn", 1)]
+    rows = [r for r in rows if r["key"] != "ddd"]
     assert rows[2] == {"key": "bbb", "experiment": "table3", "dataset": "cloth_sport", "method": "no_dn", "seed": 1,
                        "epochs": 100, "selected epoch": 91, "mean s/epoch": "30.0", "device": "cpu: AMD EPYC",
                        "finished": "2026-12-07 11:00:00 UTC"}
     assert rows[1]["mean s/epoch"] == "?" and rows[1]["device"] == "cpu"
     assert store.main(["list", "--archive", str(archive)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 + 3 and lines[4].startswith("| bbb | table3 | cloth_sport | no_dn | 1 | 100 | 91 | 30.0 |")
+    assert len(lines) == 2 + 4 and lines[5].startswith("| bbb | table3 | cloth_sport | no_dn | 1 | 100 | 91 | 30.0 |")
     assert store.listing_markdown(store.listing(tmp_path / "none")) == "(the archive holds no records)"
     (archive / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json: not a JSON run record"):
