@@ -15,7 +15,8 @@ uses it: copy such runs with ``--checkpoints``.)
 behind the tables in ``OUT`` (``runs/experiments/TABLE``; quick runs are left out) into the archive
 committed with the code, ``experiments/records/<key>.json`` (a few KB each: results, timings, no
 weights), keyed by :func:`experiments.engine.archive_key` (the data's content and the resolved
-config, no paths). A fresh clone then renders those tables without data, PSG or training: every
+config, no paths). A fresh clone then renders those tables from the raw input files alone (their
+bytes are hashed into the key) without preparing data, running the PSG or training: every
 lookup of the store also finds the archive (:func:`experiments.engine.is_trained`). A run made
 with other settings or data has another key, so an archived record is never reused for it.
 
