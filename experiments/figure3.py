@@ -88,6 +88,7 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
         mine = [(v, n) for s, v, n, _ in points if s == sweep]
         for col, (domain, label) in enumerate((("x", "Cloth"), ("y", "Sport"))):
             ax = axes[row][col]
+            plotted: set[float] = set()
             for group, group_label in GROUPS:
                 xs, ys, es = [], [], []
                 for value, name in mine:
@@ -98,6 +99,10 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
                         es.append(100 * (c.get("std") or 0.0))
                 if xs:
                     ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=group_label)
+                    plotted.update(xs)
+            if plotted:  # ticks at the measured points only: λ values such as 0.0015 would overlap
+                ticks = sorted(plotted)
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7, rotation=45)
             ax.set_title(f"{label}: {sweep} (paper best: {paper.FIGURE3_STATED_BEST.get(sweep, '?')})", fontsize=9)
             ax.set_xlabel(sweep)
             ax.set_ylabel("HR@10 (%)")
