@@ -83,7 +83,10 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
 
     plt = pyplot()
     points = sweep_points(sweeps)
-    fig, axes = plt.subplots(len(sweeps), 2, figsize=(10, 3.2 * len(sweeps)), squeeze=False)
+    height = 3.2 * len(sweeps)
+    fig, axes = plt.subplots(len(sweeps), 2, figsize=(10, height), squeeze=False)
+    handles: list[Any] = []
+    labels: list[str] = []
     for row, sweep in enumerate(sweeps):
         mine = [(v, n) for s, v, n, _ in points if s == sweep]
         for col, (domain, label) in enumerate((("x", "Cloth"), ("y", "Sport"))):
@@ -107,8 +110,14 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
             ax.set_xlabel(sweep)
             ax.set_ylabel("HR@10 (%)")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+            if not handles:
+                handles, labels = ax.get_legend_handles_labels()
+    # one legend above the panels: a per-panel legend covers the flat lines' points
+    if handles:
+        fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
+    else:
+        fig.tight_layout()
     save_figure(fig, path)
 
 
