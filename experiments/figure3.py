@@ -85,14 +85,13 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
     points = sweep_points(sweeps)
     height = 3.2 * len(sweeps)
     fig, axes = plt.subplots(len(sweeps), 2, figsize=(10, height), squeeze=False)
-    handles: list[Any] = []
-    labels: list[str] = []
+    legend: dict[str, Any] = {}  # group label -> line handle, over all panels
     for row, sweep in enumerate(sweeps):
         mine = [(v, n) for s, v, n, _ in points if s == sweep]
         for col, (domain, label) in enumerate((("x", "Cloth"), ("y", "Sport"))):
             ax = axes[row][col]
             plotted: set[float] = set()
-            for group, group_label in GROUPS:
+            for color, (group, group_label) in enumerate(GROUPS):
                 xs, ys, es = [], [], []
                 for value, name in mine:
                     c = cell(summary, dataset, name, PROTOCOL, domain, group, "hr@10")
@@ -101,7 +100,7 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
                         ys.append(100 * c["mean"])
                         es.append(100 * (c.get("std") or 0.0))
                 if xs:
-                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=group_label)
+                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=group_label, color=f"C{color}")
                     plotted.update(xs)
             if plotted:  # ticks at the measured points only: λ values such as 0.0015 would overlap
                 ticks = sorted(plotted)
@@ -110,11 +109,12 @@ def plot(summary: dict[str, Any], sweeps: dict[str, Any], dataset: str, path: Pa
             ax.set_xlabel(sweep)
             ax.set_ylabel("HR@10 (%)")
             ax.grid(alpha=0.3)
-            if not handles:
-                handles, labels = ax.get_legend_handles_labels()
-    # one legend above the panels: a per-panel legend covers the flat lines' points
-    if handles:
-        fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+            for handle, text in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(text, handle)
+    # one legend above the panels (a per-panel legend covers the flat lines' points); a group keeps
+    # its colour in every panel, also where another group has no point
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=len(legend), fontsize=8, frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
     else:
         fig.tight_layout()
